@@ -1,0 +1,50 @@
+# seqmodel: `make demo` runs the main job, `make test` runs every test. Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup binaries demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[train,operator,dev]'
+	touch $@
+
+# Control-plane, etcd, kwok and helm binaries, built from source into a cache outside the repo.
+binaries:
+	bash hack/build-binaries.sh
+
+demo: setup
+	bash examples/local_pipeline.sh
+
+test: setup binaries
+	$(PY) -m pytest tests
+
+test-unit: setup
+	$(PY) -m pytest tests -m "not e2e"
+
+test-e2e: setup binaries
+	$(PY) -m pytest tests -m e2e
+
+bench: setup
+	$(PY) -m bench
+
+cluster-up: setup binaries
+	$(PY) hack/cluster.py up
+
+cluster-down:
+	$(PY) hack/cluster.py down
+
+cluster-status:
+	$(PY) hack/cluster.py status
+
+# Regenerate the sample data (deterministic: the committed files are what this writes).
+data: setup
+	$(PY) data/make_sample.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache out

@@ -1,0 +1,16 @@
+"""Encoder and head hparams."""
+
+from seqmodel.hparam import Hparam, HparamGroup
+
+HPARAMS = HparamGroup(
+    "model",
+    [
+        Hparam("d_model", 128, int, "embedding width", "dm", minimum=1),
+        Hparam("n_layers", 4, int, "transformer encoder layers", "nl", minimum=1),
+        Hparam("n_heads", 4, int, "attention heads (must divide d_model)", "nh", minimum=1),
+        Hparam("d_ff", 512, int, "feed-forward width", "ff", minimum=1),
+        Hparam("dropout", 0.1, float, "dropout probability", "do", minimum=0.0, maximum=1.0),
+        Hparam("pos_encoding", "sinusoidal", str, "positional encoding", "pe",
+               choices=("sinusoidal", "learned")),
+    ],
+)
