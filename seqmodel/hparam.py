@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
+from seqmodel.errors import UserError
+
 # Modules whose `HPARAMS` group is part of every run (order = order in --help).
 BUILTIN_GROUP_MODULES: tuple[str, ...] = (
     "seqmodel.trainer_hparams",
@@ -36,7 +38,7 @@ _MAX_NAME_CHARS = 200  # a path component must stay under 255 bytes
 DIGEST_CHARS = 10
 
 
-class HparamError(ValueError):
+class HparamError(UserError, ValueError):
     """A user error in hparams: the message is one line that names the hparam."""
 
 
@@ -280,16 +282,16 @@ class Hparams:
         }
 
     def canonical_name(self, hparams: Mapping[str, Any]) -> str:
-        """The run's name for humans and paths: `short=value` pairs of changed tracked hparams.
+        """The run's name for humans and paths: sorted `short=value` pairs of changed tracked hparams.
 
         Values are %-escaped, so two different configurations never share a name. A name too long for
         a path component keeps its first part and ends in the digest of the whole.
         """
         changes = self.tracked_changes(hparams)
-        pairs = [
+        pairs = sorted(
             f"{self._by_name[name].short}={quote(format_value(value), safe=_SAFE_CHARS)}"
             for name, value in changes.items()
-        ]
+        )
         name = ",".join(pairs) or "default"
         if len(name) > _MAX_NAME_CHARS:
             name = f"{name[: _MAX_NAME_CHARS - DIGEST_CHARS - 1]}~{digest(name)}"

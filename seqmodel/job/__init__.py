@@ -1,0 +1,1 @@
+"""Submitting runs: the versioned output layout shared by every backend. Torch-free."""

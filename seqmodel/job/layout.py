@@ -1,0 +1,41 @@
+"""The output layout `<root>/<canonical name>/version_<n>` and race-free version allocation.
+
+A version is taken by creating its directory with `mkdir`, which is atomic on POSIX file systems: of
+two runs racing for `version_3`, exactly one succeeds and the other moves on to `version_4`. Versions
+are never reused, so outputs are never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+_VERSION_DIR = re.compile(r"^version_(\d+)$")
+
+
+def version_dir(root: str | os.PathLike[str], canonical: str, version: int) -> Path:
+    return Path(root) / canonical / f"version_{version}"
+
+
+def existing_versions(root: str | os.PathLike[str], canonical: str) -> list[int]:
+    """Versions present under `root/canonical`, ascending."""
+    base = Path(root) / canonical
+    if not base.is_dir():
+        return []
+    found = (_VERSION_DIR.match(p.name) for p in base.iterdir() if p.is_dir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def allocate_version(root: str | os.PathLike[str], canonical: str) -> tuple[int, Path]:
+    """Create and return the next free `version_<n>` directory of `canonical` under `root`."""
+    (Path(root) / canonical).mkdir(parents=True, exist_ok=True)
+    version = max(existing_versions(root, canonical), default=-1) + 1
+    while True:
+        path = version_dir(root, canonical, version)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            version += 1  # another run took it first
+            continue
+        return version, path
