@@ -1,0 +1,273 @@
+"""The encoded genome: FASTA encoded once into a uint8 memory-mapped cache. Numpy only, no torch.
+
+The cache is keyed by the SHA-256 of the source files' bytes (and the alphabet and cache format), not by
+their paths, so a genome copied to a pod's scratch disk finds its cache again, and any change to the
+content makes a new one. Files are written under a temporary name and renamed into place, so a reader
+never sees half a cache; concurrent builders (DDP ranks) take a lock, and the loser reuses the winner's
+work. Location: the `cache_dir` hparam, else $SEQMODEL_CACHE_DIR, else $XDG_CACHE_HOME/seqmodel
+(~/.cache/seqmodel). If that directory cannot be written, the genome is encoded in memory instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from seqmodel.dataset.seq import Alphabet, DataError, iter_fasta_files, split_paths
+
+CACHE_FORMAT = 1
+
+
+def default_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("SEQMODEL_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "seqmodel"
+
+
+def file_sha256(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a FASTA file") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+
+
+def cache_key(paths: Sequence[Path], alphabet: Alphabet) -> tuple[str, list[str]]:
+    """(key, per-file checksums): the key covers the files' content in order, the alphabet and the
+    cache format."""
+    sums = [file_sha256(p) for p in paths]
+    h = hashlib.sha256(f"seqmodel-genome-cache {CACHE_FORMAT}\n{alphabet.fingerprint()}\n".encode())
+    for s in sums:
+        h.update(s.encode() + b"\n")
+    return h.hexdigest()[:40], sums
+
+
+class Genome:
+    """Encoded sequences in one flat uint8 array, each record at `offsets[i]` with `sizes[i]` tokens.
+
+    `genome[name]` is a record's tokens (a view of the memory map). Pickling keeps only the cache path,
+    so DataLoader workers started with spawn reopen the map instead of copying the genome.
+    """
+
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        names: Sequence[str],
+        sizes: Sequence[int],
+        alphabet: Alphabet,
+        path: Path | None = None,
+        sources: Sequence[str] = (),
+    ) -> None:
+        self.names: list[str] = list(names)
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.index: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+        self.alphabet = alphabet
+        self.path = path  # the memory-mapped token file, or None when held in memory
+        self.sources = list(sources)
+        self._tokens: np.ndarray | None = tokens
+        if int(self.sizes.sum()) != len(tokens):
+            raise ValueError("genome sizes do not add up to the token array")
+
+    # -- building --------------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        seq_file: str | Sequence[str | os.PathLike[str]],
+        alphabet: Alphabet | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> "Genome":
+        """The genome of `seq_file` (comma-separated FASTA files), from the cache, built if needed."""
+        alphabet = alphabet or Alphabet.dna()
+        paths = split_paths(seq_file)
+        key, sums = cache_key(paths, alphabet)
+        directory = default_cache_dir(cache_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with _locked(directory / f"genome-{key}.lock"):
+                genome = cls._load(directory, key, alphabet)
+                if genome is None:
+                    cls._build(paths, sums, alphabet, directory, key)
+                    genome = cls._load(directory, key, alphabet)
+            assert genome is not None
+            return genome
+        except OSError as err:
+            warnings.warn(f"genome cache unusable in {directory} ({err}); encoding in memory", stacklevel=2)
+            return cls.in_memory(paths, alphabet)
+
+    @classmethod
+    def in_memory(cls, seq_file: str | Sequence[str | os.PathLike[str]], alphabet: Alphabet | None = None) -> "Genome":
+        alphabet = alphabet or Alphabet.dna()
+        names: list[str] = []
+        sizes: list[int] = []
+        parts: list[np.ndarray] = []
+        for name, part in _encoded(seq_file, alphabet):
+            if part is None:
+                names.append(name)
+                sizes.append(0)
+                continue
+            parts.append(part)
+            sizes[-1] += len(part)
+        tokens = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+        return cls(tokens, names, sizes, alphabet, sources=[str(p) for p in split_paths(seq_file)])
+
+    @staticmethod
+    def _files(directory: Path, key: str) -> tuple[Path, Path]:
+        return directory / f"genome-{key}.tokens", directory / f"genome-{key}.json"
+
+    @classmethod
+    def _load(cls, directory: Path, key: str, alphabet: Alphabet) -> "Genome | None":
+        tokens_path, index_path = cls._files(directory, key)
+        if not index_path.exists():
+            return None
+        try:
+            index = json.loads(index_path.read_text())
+            if index.get("format") != CACHE_FORMAT or not tokens_path.exists():
+                return None
+            if tokens_path.stat().st_size != index["total"]:
+                return None  # truncated or foreign file: rebuild
+        except (ValueError, KeyError):
+            return None
+        genome = cls(
+            np.zeros(0, np.uint8) if index["total"] == 0 else _memmap(tokens_path),
+            index["names"],
+            index["sizes"],
+            alphabet,
+            path=tokens_path,
+            sources=[s["path"] for s in index["sources"]],
+        )
+        return genome
+
+    @classmethod
+    def _build(cls, paths: Sequence[Path], sums: Sequence[str], alphabet: Alphabet, directory: Path, key: str) -> None:
+        tokens_path, index_path = cls._files(directory, key)
+        names: list[str] = []
+        sizes: list[int] = []
+        fd, tmp = tempfile.mkstemp(prefix=tokens_path.name + ".", suffix=".tmp", dir=directory)
+        try:
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache may be shared
+            with os.fdopen(fd, "wb") as out:
+                for name, part in _encoded(paths, alphabet):
+                    if part is None:
+                        names.append(name)
+                        sizes.append(0)
+                        continue
+                    out.write(part.tobytes())
+                    sizes[-1] += len(part)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, tokens_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        index: dict[str, Any] = {
+            "format": CACHE_FORMAT,
+            "alphabet": alphabet.fingerprint(),
+            "sources": [{"path": str(p), "sha256": s} for p, s in zip(paths, sums)],
+            "names": names,
+            "sizes": sizes,
+            "total": int(sum(sizes)),
+        }
+        _write_atomic(index_path, json.dumps(index).encode())
+
+    # -- access ----------------------------------------------------------------------------------------
+    @property
+    def tokens(self) -> np.ndarray:
+        """All records, concatenated (uint8)."""
+        if self._tokens is None:
+            assert self.path is not None
+            self._tokens = _memmap(self.path) if self.sizes.sum() else np.zeros(0, np.uint8)
+        return self._tokens
+
+    @property
+    def lengths(self) -> dict[str, int]:
+        return dict(zip(self.names, self.sizes.tolist()))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.index
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        i = self.index[name]
+        off = int(self.offsets[i])
+        return self.tokens[off : off + int(self.sizes[i])]
+
+    def fetch(self, name: str, start: int, end: int) -> np.ndarray:
+        """Tokens of name[start:end] (a copy)."""
+        return np.array(self[name][start:end])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if self.path is not None:
+            state["_tokens"] = None  # reopened on first use
+        return state
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def _memmap(path: Path) -> np.ndarray:
+    return np.memmap(path, dtype=np.uint8, mode="r")
+
+
+def _encoded(seq_file: str | Sequence[str | os.PathLike[str]], alphabet: Alphabet) -> Iterator[tuple[str, np.ndarray | None]]:
+    """(name, None) at each record start, then (name, encoded piece) for its sequence."""
+    for record, part in iter_fasta_files(seq_file):
+        if not part:
+            yield record.name, None
+        else:
+            yield record.name, alphabet.encode(part)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (fcntl) so that one process builds a cache while others wait."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: builders race, and atomic renames keep the result whole
+        yield
+        return
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        except OSError:  # e.g. a file system without locks
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,231 @@
+"""The LightningDataModule: splits, samplers and loaders for pretraining (`task=ptmask`) and fine-tuning
+(`task=finetune`).
+
+- ptmask: training windows are sampled at random inside `train_intervals` (`epoch_samples` per epoch,
+  default total interval length / seq_len); valid/test windows tile their intervals deterministically.
+- finetune: every labelled interval is one sample, the window centred on it (see `labels.py`); training
+  visits them in a new order each epoch.
+- `reverse_complement`: training samples are reverse-complemented with p = 0.5 (labels unchanged).
+
+Epochs and DDP. The training sampler yields sample ids `epoch << 40 | index`; each rank takes its own
+stride of the epoch's indices, so ranks never read the same sample and together read the whole epoch.
+Everything random about a sample is a hash of (seed, id). Lightning calls `sampler.set_epoch(epoch)` at
+the start of every training epoch (the sampler is a `DistributedSampler`, so Lightning also leaves it in
+place under DDP); outside Lightning, call `dm.set_epoch(epoch)` before iterating. The epoch travels with
+the ids, so worker processes (even persistent ones) need no notification. Rank and world size come from
+`self.trainer` when attached, else from `torch.distributed` when initialised, else 0 and 1.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from seqmodel.dataset.cache import Genome
+from seqmodel.dataset.datasets import FixedWindows, SampledWindows, _GenomeWindows
+from seqmodel.dataset.labels import read_label_names, read_labelled_bed
+from seqmodel.dataset.seq import Alphabet, DataError, read_bed, split_paths
+from seqmodel.dataset.windows import sample_id, shard
+
+__all__ = ["SeqDataModule", "read_label_names", "collate", "ShardSampler"]
+
+SPLITS = ("train", "valid", "test")
+
+
+def collate(batch: Any) -> dict[str, torch.Tensor]:
+    """numpy batch dict (from `__getitems__`) -> torch tensors; also accepts a list of sample dicts."""
+    if isinstance(batch, (list, tuple)):
+        batch = {k: np.stack([s[k] for s in batch]) for k in batch[0]}
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+
+
+def _require(hparam: str, path: str | Path) -> Path:
+    """The path, or a one-line error naming the hparam when it is not a readable file."""
+    p = Path(path)
+    if not p.is_file():
+        what = "is not a file" if p.exists() else "no such file"
+        raise DataError(f"{hparam}: {p}: {what} (paths are relative to {Path.cwd()})")
+    return p
+
+
+class ShardSampler(DistributedSampler):
+    """This rank's sample ids of an epoch (see `seqmodel.dataset.windows.shard`).
+
+    A `DistributedSampler`, so Lightning calls `set_epoch` on it and does not replace it under DDP.
+    Training (`train=True`) yields ids carrying the epoch, pads ranks to equal counts with fresh
+    indices, and shuffles when asked; evaluation yields plain indices, padded by repeating.
+    """
+
+    def __init__(
+        self, n: int, *, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle: bool = False,
+        train: bool = True,
+    ) -> None:
+        # DistributedSampler's own __init__ wants a dataset; set what it would and what set_epoch uses.
+        self.n = int(n)
+        self.num_replicas = world_size
+        self.rank = rank
+        self.seed = seed
+        self.shuffle = shuffle
+        self.train = train
+        self.drop_last = False
+        self.epoch = 0
+        self.num_samples = math.ceil(self.n / world_size) if self.n else 0
+        self.total_size = self.num_samples * world_size
+
+    def indices(self) -> np.ndarray:
+        idx = shard(
+            self.n, self.rank, self.num_replicas, seed=self.seed, epoch=self.epoch, shuffle=self.shuffle,
+            pad="fresh" if self.train else "repeat",
+        )
+        return sample_id(self.epoch, idx) if self.train else idx
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SeqDataModule(pl.LightningDataModule):
+    """Data for `task=ptmask` (sampled/tiled windows) or `task=finetune` (labelled intervals).
+
+    Args:
+        hparams: the full hparams dict (missing keys take the registry's defaults).
+    """
+
+    def __init__(self, hparams: Mapping[str, Any]) -> None:
+        super().__init__()
+        from seqmodel.hparam import registry
+
+        full = {**registry().defaults(), **dict(hparams)}
+        self.save_hyperparameters(full, logger=False)
+        self.task: str = full["task"]
+        self.alphabet = Alphabet.dna()
+        self.seq_len: int = int(full["seq_len"])
+        self.batch_size: int = int(full["batch_size"])
+        self.num_workers: int = int(full["num_workers"])
+        self.seed: int = int(full["seed"])
+        self.paths = {s: full[f"{s}_intervals"] for s in SPLITS}
+        self.genome: Genome | None = None
+        self.datasets: dict[str, _GenomeWindows] = {}
+        self._label_names: list[str] | None = None
+        self._epoch = 0
+        self._train_sampler: ShardSampler | None = None
+
+    # -- labels ----------------------------------------------------------------------------------------
+    @property
+    def label_names(self) -> list[str]:
+        """Fine-tuning label names from the train_intervals header ([] for pretraining)."""
+        if self.task != "finetune":
+            return []
+        if self._label_names is None:
+            self._label_names = read_label_names(_require("train_intervals", self.paths["train"]))
+        return self._label_names
+
+    # -- setup -----------------------------------------------------------------------------------------
+    def _genome(self) -> Genome:
+        if self.genome is None:
+            files = [_require("seq_file", p) for p in split_paths(self.hparams["seq_file"])]
+            self.genome = Genome.open(files, self.alphabet, self.hparams["cache_dir"])
+        return self.genome
+
+    def setup(self, stage: str | None = None) -> None:
+        splits = {"fit": ("train", "valid"), "validate": ("valid",), "test": ("test",),
+                  "predict": ("test",), None: SPLITS}[stage]
+        for split in splits:
+            if split not in self.datasets:
+                self.datasets[split] = self._make(split)
+
+    def _make(self, split: str) -> _GenomeWindows:
+        path = _require(f"{split}_intervals", self.paths[split])
+        genome = self._genome()
+        lengths = genome.lengths
+        train = split == "train"
+        rc = bool(self.hparams["reverse_complement"]) and train
+        if self.task == "finetune":
+            intervals, labels, names = read_labelled_bed(path, lengths)
+            if names != self.label_names:
+                raise DataError(
+                    f"{path}: label columns {names} differ from those of train_intervals "
+                    f"{self.paths['train']} {self.label_names}"
+                )
+            epoch = (int(self.hparams["epoch_samples"]) or None) if train else None
+            return FixedWindows.centred(genome, intervals, self.seq_len, labels, reverse_complement=rc,
+                                        seed=self.seed, epoch_size=epoch)
+        intervals = read_bed(path, lengths)
+        if train:
+            epoch = int(self.hparams["epoch_samples"]) or max(1, int(intervals.lengths.sum()) // self.seq_len)
+            return SampledWindows(genome, intervals, self.seq_len, epoch, reverse_complement=rc, seed=self.seed)
+        return FixedWindows.tiled(genome, intervals, self.seq_len)
+
+    def windows(self, split: str) -> list[tuple[str, int, int]]:
+        """(chrom, start, end) of each window of a fixed split, in `index` order."""
+        if split not in self.datasets:
+            self.datasets[split] = self._make(split)
+        ds = self.datasets[split]
+        if not isinstance(ds, FixedWindows):
+            raise ValueError(f"split {split!r} samples random windows; it has no fixed window list")
+        return ds.windows()
+
+    # -- distribution ----------------------------------------------------------------------------------
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            return int(trainer.global_rank), int(trainer.world_size)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the training epoch (Lightning does this through the sampler; call it without Lightning)."""
+        self._epoch = int(epoch)
+        if self._train_sampler is not None:
+            self._train_sampler.set_epoch(self._epoch)
+
+    # -- loaders ---------------------------------------------------------------------------------------
+    def _loader(self, split: str, sampler: ShardSampler) -> DataLoader:
+        if split not in self.datasets:
+            self.setup({"train": "fit", "valid": "validate", "test": "test"}[split])
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if "train" not in self.datasets:
+            self.setup("fit")
+        rank, world = self._rank_world()
+        ds = self.datasets["train"]
+        sampler = ShardSampler(len(ds), rank=rank, world_size=world, seed=self.seed,
+                               shuffle=self.task == "finetune", train=True)
+        sampler.set_epoch(self._epoch)
+        self._train_sampler = sampler
+        return self._loader("train", sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        if split not in self.datasets:
+            self.setup({"valid": "validate", "test": "test"}[split])
+        rank, world = self._rank_world()
+        ds = self.datasets[split]
+        sampler = ShardSampler(len(ds), rank=rank, world_size=world, train=False)
+        return self._loader(split, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("valid")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
