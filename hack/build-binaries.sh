@@ -45,8 +45,7 @@ build_kubernetes() {
   local pkgs=()
   for b in "${need[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   log "kubernetes $K8S_VERSION: downloading modules"
-  go get "${pkgs[@]/%/@$K8S_VERSION}" >&2 2>&1 | tail -3 || true
-  go get "k8s.io/kubernetes@$K8S_VERSION"
+  go get "${pkgs[@]/%/@$K8S_VERSION}"
   local ld=""
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$k8s_minor -X $p.gitTreeState=clean"

@@ -1,0 +1,233 @@
+"""`up`, `down` and `status` of one local cluster directory.
+
+`up` starts etcd, then kube-apiserver, then the controller-manager, scheduler, kwok and the process
+node together, creates the cluster's own objects (kwok nodes, storage class, RBAC) and waits until the
+cluster can run a pod. Everything it starts is recorded in the state file as it goes, so `down` (or a
+failed `up`) stops exactly those processes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import bootstrap, components
+from .components import Ports
+from .layout import ClusterError, Layout, Versions
+from .pki import ensure_pki, identities, write_kubeconfig
+from .procs import Proc, free_ports, spawn, stop
+
+READY_TIMEOUT = 120.0
+
+
+@dataclass
+class Options:
+    """What `up` builds. Defaults give the layout the tests and the demo expect."""
+
+    node_name: str = "local-0"
+    local_gpus: int = 1  # fake: lets GPU-requesting pods schedule on the process node, which runs them on CPU
+    kwok_nodes: int = 4
+    kwok_gpus: int = 8
+    gpu_product: str = "NVIDIA-A100-SXM4-80GB"
+
+
+@dataclass
+class State:
+    """The state file: ports, processes and options of a running cluster."""
+
+    ports: Ports
+    options: Options
+    procs: list[Proc] = field(default_factory=list)
+    started: float = 0.0
+
+    def save(self, lay: Layout) -> None:
+        data = {"ports": asdict(self.ports), "options": asdict(self.options),
+                "procs": [p.to_dict() for p in self.procs], "started": self.started}
+        tmp = lay.state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(lay.state)
+
+    @classmethod
+    def load(cls, lay: Layout) -> "State | None":
+        if not lay.state.exists():
+            return None
+        data = json.loads(lay.state.read_text())
+        return cls(Ports(**data["ports"]), Options(**data["options"]),
+                   [Proc.from_dict(p) for p in data["procs"]], data.get("started", 0.0))
+
+
+def _http_ok(url: str, ctx: ssl.SSLContext | None, token: str | None = None, timeout: float = 2.0) -> bool:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+            return resp.status == 200 and resp.read().strip() == b"ok"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _insecure() -> ssl.SSLContext:
+    """For the controller-manager's and scheduler's /healthz, served with self-signed in-memory certs."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _wait(what: str, check: Callable[[], bool], procs: list[Proc], deadline: float) -> None:
+    """Poll `check` until true; fail at once, naming the log, when one of our processes died."""
+    while not check():
+        for p in procs:
+            if not p.alive():
+                raise ClusterError(f"{p.name} exited while waiting for {what}; see {p.log}")
+        if time.monotonic() > deadline:
+            raise ClusterError(f"timed out waiting for {what}; logs in {Path(procs[0].log).parent}")
+        time.sleep(0.2)
+
+
+def _rotate_logs(lay: Layout) -> None:
+    """Keep the previous run's logs as logs.previous/ (one generation) and start clean."""
+    if lay.logs.exists():
+        prev = lay.root / "logs.previous"
+        shutil.rmtree(prev, ignore_errors=True)
+        lay.logs.rename(prev)
+    lay.pod_logs.mkdir(parents=True, exist_ok=True)
+
+
+def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
+    """Start the cluster in `lay` (a no-op when it is already up); return the seconds it took."""
+    state = State.load(lay)
+    if state is not None:
+        dead = [p.name for p in state.procs if not p.alive()]
+        if not dead:
+            say(f"cluster already up in {lay.root} (apiserver {state.ports.server}); nothing to do")
+            return 0.0
+        say(f"cluster in {lay.root} is partly down ({', '.join(dead)} exited); restarting it")
+        down(lay, say=lambda _: None)
+    versions = Versions.load()
+    versions.check()
+    start = time.monotonic()
+    deadline = start + READY_TIMEOUT
+    lay.root.mkdir(parents=True, exist_ok=True)
+    _rotate_logs(lay)
+    tokens = ensure_pki(lay.pki, opts.node_name)
+    ports = Ports(*free_ports(5))
+    ca = lay.pki / "ca.crt"
+    for ident in identities(opts.node_name):
+        path = lay.kubeconfig if ident.name == "admin" else lay.kubeconfigs / f"{ident.name}.kubeconfig"
+        write_kubeconfig(path, ports.server, ca, ident.user, tokens[ident.name])
+    shutil.rmtree(lay.etcd_data, ignore_errors=True)
+    shutil.rmtree(lay.pods, ignore_errors=True)
+    state = State(ports, opts, started=time.time())
+
+    def launch(name: str, argv: list[str]) -> None:
+        state.procs.append(spawn(name, argv, lay.logs / f"{name}.log", cwd=lay.root))
+        state.save(lay)
+
+    try:
+        launch("etcd", components.etcd(versions, lay, ports))
+        _wait("etcd", lambda: _etcd_health(ports), state.procs, deadline)
+        launch("kube-apiserver", components.apiserver(versions, lay, ports))
+        api_ctx = ssl.create_default_context(cafile=str(ca))
+        _wait("kube-apiserver /readyz", lambda: _http_ok(f"{ports.server}/readyz", api_ctx, tokens["admin"]),
+              state.procs, deadline)
+        say(f"apiserver ready on {ports.server} ({time.monotonic() - start:.1f} s)")
+        launch("kube-controller-manager", components.controller_manager(versions, lay, ports))
+        launch("kube-scheduler", components.scheduler(versions, lay, ports))
+        launch("kwok", components.kwok(versions, lay))
+        launch("process-node", components.process_node(lay, versions, opts.node_name, opts.local_gpus))
+        api = bootstrap.admin_client(lay.kubeconfig)
+        bootstrap.create_objects(api, opts)
+        insecure = _insecure()
+        _wait("kube-controller-manager /healthz",
+              lambda: _http_ok(f"https://127.0.0.1:{ports.controller_manager}/healthz", insecure),
+              state.procs, deadline)
+        _wait("kube-scheduler /healthz",
+              lambda: _http_ok(f"https://127.0.0.1:{ports.scheduler}/healthz", insecure), state.procs, deadline)
+        nodes = [opts.node_name, *bootstrap.kwok_node_names(opts)]
+        _wait(f"nodes {', '.join(nodes)} Ready", lambda: bootstrap.nodes_ready(api, nodes), state.procs, deadline)
+        _wait("ServiceAccount default/default", lambda: bootstrap.default_sa_exists(api), state.procs, deadline)
+    except BaseException:
+        stop(state.procs, grace=5.0)
+        lay.state.unlink(missing_ok=True)
+        raise
+    took = time.monotonic() - start
+    say(f"cluster up in {took:.1f} s: {len(nodes)} nodes ({', '.join(nodes)})")
+    say(f"  export KUBECONFIG={lay.kubeconfig}")
+    return took
+
+
+def _etcd_health(ports: Ports) -> bool:
+    """etcd answers /health with JSON, not `ok`."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.etcd_client}/health", timeout=2) as resp:
+            return json.loads(resp.read()).get("health") == "true"
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def pod_processes(lay: Layout) -> list[Proc]:
+    """Host processes the process node started for pods (its PID files), in case it died before them."""
+    found = []
+    for pidfile in lay.pods.glob("*/containers/*.pid"):
+        try:
+            pid, start = pidfile.read_text().split()
+            found.append(Proc(f"pod process {pidfile.parent.parent.name}/{pidfile.stem}", int(pid), int(start), ""))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def down(lay: Layout, say: Callable[[str], None] = print) -> None:
+    """Stop this cluster's processes (by saved PID and start time) and drop its etcd data.
+
+    Logs, volumes (PVC directories) and the PKI are kept.
+    """
+    state = State.load(lay)
+    if state is None:
+        say(f"no cluster in {lay.root}; nothing to stop")
+        return
+    # The process node goes first: on SIGTERM it stops its pods' processes itself.
+    node = [p for p in state.procs if p.name == "process-node"]
+    killed = stop(node, grace=20.0)
+    killed += stop(pod_processes(lay), grace=5.0)
+    killed += stop([p for p in state.procs if p.name != "process-node"], grace=15.0)
+    shutil.rmtree(lay.etcd_data, ignore_errors=True)
+    shutil.rmtree(lay.pods, ignore_errors=True)
+    lay.state.unlink(missing_ok=True)
+    lay.kubeconfig.unlink(missing_ok=True)
+    note = f" (had to SIGKILL {', '.join(killed)})" if killed else ""
+    say(f"cluster in {lay.root} stopped{note}")
+
+
+def status(lay: Layout, say: Callable[[str], None] = print) -> bool:
+    """Print the processes, ports and health of the cluster; True when everything is up and ready."""
+    state = State.load(lay)
+    if state is None:
+        say(f"no cluster in {lay.root}")
+        return False
+    ok = True
+    for p in state.procs:
+        alive = p.alive()
+        ok &= alive
+        say(f"  {p.name:<24} pid {p.pid:<8} {'running' if alive else 'EXITED'}")
+    tokens = ensure_pki(lay.pki, state.options.node_name)
+    ready = _http_ok(f"{state.ports.server}/readyz",
+                     ssl.create_default_context(cafile=str(lay.pki / "ca.crt")), tokens["admin"])
+    ok &= ready
+    say(f"  apiserver {state.ports.server} readyz {'ok' if ready else 'NOT ready'}")
+    say(f"  etcd 127.0.0.1:{state.ports.etcd_client}; kubeconfig {lay.kubeconfig}; logs {lay.logs}")
+    if ready:
+        api = bootstrap.admin_client(lay.kubeconfig)
+        for name, cond in bootstrap.node_conditions(api):
+            say(f"  node {name:<22} Ready={cond}")
+    up_for = time.time() - state.started
+    say(f"cluster in {lay.root}: {'up' if ok else 'DEGRADED'} for {up_for:.0f} s")
+    return ok
+

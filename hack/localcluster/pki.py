@@ -1,0 +1,116 @@
+"""Certificates, ServiceAccount signing keys, static tokens and kubeconfigs for one cluster.
+
+EC P-256 keys, made with the `openssl` CLI: quick to generate, accepted by kube-apiserver for serving
+and for signing ServiceAccount tokens (ES256). Kept across `down`/`up` so a warm start skips them.
+Each component gets its own token and identity so RBAC and the Node authorizer see real users.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .layout import ClusterError
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"
+SANS = ("DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
+        "DNS:kubernetes.default.svc.cluster.local", "IP:127.0.0.1", f"IP:{SERVICE_IP}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A static-token user: kubeconfig file name, user name and groups."""
+
+    name: str
+    user: str
+    groups: tuple[str, ...] = ()
+
+
+def identities(node_name: str) -> list[Identity]:
+    return [
+        Identity("admin", "admin", ("system:masters",)),
+        Identity("controller-manager", "system:kube-controller-manager"),
+        Identity("scheduler", "system:kube-scheduler"),
+        # kwok plays the kubelet of many fake nodes (any node name), which the Node authorizer cannot express.
+        Identity("kwok", "seqmodel:kwok", ("system:masters",)),
+        # The process node is a real node identity: the Node authorizer and NodeRestriction apply to it.
+        Identity("process-node", f"system:node:{node_name}", ("system:nodes",)),
+        Identity("provisioner", "seqmodel:local-path-provisioner"),
+    ]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    if shutil.which("openssl") is None:
+        raise ClusterError("openssl not found on PATH: install it (it makes the cluster's certificates)")
+    res = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ClusterError(f"openssl {args[0]} failed: {res.stderr.strip().splitlines()[-1:]}")
+
+
+def ensure_pki(pki: Path, node_name: str) -> dict[str, str]:
+    """Create the CA, serving cert, SA keys and tokens if missing; return {identity name: token}."""
+    pki.mkdir(parents=True, exist_ok=True)
+    if not (pki / "ca.crt").exists():
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key", cwd=pki)
+        _openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3650", "-subj",
+                 "/CN=seqmodel-local-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", "ca.crt", cwd=pki)
+        (pki / "apiserver.crt").unlink(missing_ok=True)
+    if not (pki / "apiserver.crt").exists():
+        (pki / "apiserver.ext").write_text(
+            f"subjectAltName={','.join(SANS)}\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n")
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "apiserver.key", cwd=pki)
+        _openssl("req", "-new", "-key", "apiserver.key", "-subj", "/CN=kube-apiserver", "-out", "apiserver.csr",
+                 cwd=pki)
+        _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "825", "-sha256", "-extfile", "apiserver.ext", "-out", "apiserver.crt", cwd=pki)
+    if not (pki / "front-proxy-ca.crt").exists():
+        # Only so the extension-apiserver-authentication ConfigMap has a request-header CA: without one the
+        # controller-manager and scheduler log an error every few seconds. Nothing is signed with it.
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "front-proxy-ca.key", cwd=pki)
+        _openssl("req", "-x509", "-new", "-key", "front-proxy-ca.key", "-sha256", "-days", "3650", "-subj",
+                 "/CN=seqmodel-local-front-proxy-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", "front-proxy-ca.crt",
+                 cwd=pki)
+    if not (pki / "sa.key").exists():
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key", cwd=pki)
+        _openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    return _ensure_tokens(pki / "tokens.csv", identities(node_name))
+
+
+def _ensure_tokens(path: Path, ids: list[Identity]) -> dict[str, str]:
+    """The apiserver's --token-auth-file: `token,user,uid,"group1,group2"` per line."""
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            token, user = line.split(",")[:2]
+            known[user] = token
+    tokens = {i.name: known.get(i.user) or secrets.token_hex(24) for i in ids}
+    lines = [f'{tokens[i.name]},{i.user},{i.user},"{",".join(i.groups)}"' for i in ids]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return tokens
+
+
+def write_kubeconfig(path: Path, server: str, ca: Path, user: str, token: str) -> None:
+    """A kubeconfig with one cluster, one token user and one current context, all named `seqmodel-local`."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "seqmodel-local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "seqmodel-local", "context": {"cluster": "seqmodel-local", "user": user}}],
+        "current-context": "seqmodel-local",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    tmp.chmod(0o600)
+    tmp.replace(path)

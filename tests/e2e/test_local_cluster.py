@@ -1,0 +1,105 @@
+"""The control plane itself: health, nodes, version, authorization, and the up/down life cycle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from kubernetes import client
+
+from e2e_support import run_cli
+from localcluster.control import State
+from localcluster.layout import Layout, Versions
+from localcluster.procs import process_start_time
+
+
+def test_readyz_answers_ok_through_kubectl(cluster):
+    res = cluster.kubectl("get", "--raw", "/readyz")
+    assert res.stdout.strip() == "ok"
+
+
+def test_nodes_list_kwok_gpu_nodes_and_the_process_node(cluster):
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    assert "local-0" in by_name
+    kwok = [n for n in nodes if n["metadata"]["labels"].get("type") == "kwok"]
+    assert len(kwok) >= 2, sorted(by_name)
+    for node in [*kwok, by_name["local-0"]]:
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True", node["metadata"]["name"]
+    for node in kwok:
+        cap = node["status"]["allocatable"]
+        assert int(cap["nvidia.com/gpu"]) > 0
+        assert {"cpu", "memory", "ephemeral-storage", "pods"} <= set(cap)
+        assert node["metadata"]["labels"]["nvidia.com/gpu.product"]
+        assert {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"} in node["spec"]["taints"]
+    local = by_name["local-0"]
+    assert local["status"]["nodeInfo"]["containerRuntimeVersion"] == "process://host"
+    assert "nvidia.com/gpu" in local["status"]["capacity"]
+
+
+def test_server_reports_the_pinned_kubernetes_version(cluster):
+    version = json.loads(cluster.kubectl("version", "-o", "json").stdout)["serverVersion"]
+    assert version["gitVersion"] == Versions.load().k8s
+
+
+def test_rbac_and_node_authorizer_are_enforced(cluster, namespace):
+    def can_i(*args: str) -> str:
+        """"yes" or "no" (kubectl appends the authorizer's reason to a no)."""
+        return cluster.kubectl("auth", "can-i", *args, check=False).stdout.strip().split(" ")[0]
+
+    sa = f"system:serviceaccount:{namespace}:default"
+    assert can_i("list", "pods", "-n", namespace, f"--as={sa}") == "no"
+    assert can_i("list", "pods", "-n", namespace) == "yes"
+    node = ["--as=system:node:local-0", "--as-group=system:nodes"]
+    assert can_i("get", "secrets/not-used-by-any-pod", "-n", namespace, *node) == "no"
+    assert can_i("create", "serviceaccounts/token", "-n", namespace, *node) == "no"
+    assert can_i("get", "nodes/local-0", *node) == "yes"
+    assert can_i("list", "pods", "-n", namespace, *node) == "no"  # only with fieldSelector spec.nodeName=local-0
+
+
+def test_serviceaccount_token_is_signed_for_the_configured_issuer(api, namespace):
+    core = client.CoreV1Api(api)
+    token = core.create_namespaced_service_account_token("default", namespace, {"spec": {}}).status.token
+    review = client.AuthenticationV1Api(api).create_token_review({"spec": {"token": token}})
+    assert review.status.authenticated
+    assert review.status.user.username == f"system:serviceaccount:{namespace}:default"
+
+
+def test_up_again_is_a_no_op(cluster):
+    before = State.load(cluster.layout)
+    res = cluster.cli("up")
+    assert res.returncode == 0, res.stderr
+    assert "already up" in res.stdout
+    after = State.load(cluster.layout)
+    assert [(p.name, p.pid) for p in after.procs] == [(p.name, p.pid) for p in before.procs]
+
+
+def test_a_second_cluster_gets_its_own_ports_and_down_stops_only_it(cluster):
+    first = State.load(cluster.layout)
+    root = Path(tempfile.mkdtemp(prefix="seqmodel-second-cluster-"))
+    second = Layout(root)
+    try:
+        for attempt in range(2):  # up, down, up again: repeated cycles must work
+            res = cluster_cli(second, "up", "--kwok-nodes", "1")
+            assert res.returncode == 0, res.stderr
+            state = State.load(second)
+            mine = {p.pid for p in state.procs}
+            assert not mine & {p.pid for p in first.procs}
+            ports = set(vars(state.ports).values())
+            assert not ports & set(vars(first.ports).values())
+            res = cluster_cli(second, "down")
+            assert res.returncode == 0, res.stderr
+            assert all(process_start_time(p.pid) != p.start_time for p in state.procs), f"attempt {attempt}"
+            assert all(p.alive() for p in first.procs), "stopping the second cluster touched the first"
+            assert not second.state.exists()
+    finally:
+        cluster_cli(second, "down")
+        shutil.rmtree(root, ignore_errors=True)
+    assert cluster.kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
+
+
+def cluster_cli(lay: Layout, *args: str):
+    return run_cli(args[0], "--dir", str(lay.root), *args[1:])
