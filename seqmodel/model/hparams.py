@@ -10,7 +10,9 @@ HPARAMS = HparamGroup(
         Hparam("n_heads", 4, int, "attention heads (must divide d_model)", "nh", minimum=1),
         Hparam("d_ff", 512, int, "feed-forward width", "ff", minimum=1),
         Hparam("dropout", 0.1, float, "dropout probability", "do", minimum=0.0, maximum=1.0),
-        Hparam("pos_encoding", "sinusoidal", str, "positional encoding", "pe",
+        Hparam("positional_encoding", "sinusoidal", str, "positional encoding", "pe",
                choices=("sinusoidal", "learned")),
+        Hparam("conv_kernel", 9, int, "width of a convolution over token embeddings that gives the "
+               "transformer k-mer features (0: none)", "ck", minimum=0),
     ],
 )

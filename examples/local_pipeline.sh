@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The library's own pipeline on the sample data (what `make demo` runs until the operator exists):
+# pretrain a small encoder, fine-tune it on the planted-motif labels, then test it and write predictions.
+# Small hparams: a few minutes on 2 CPU cores. Every run writes a fresh out/demo/<step>/version_<n>,
+# so running the demo again never overwrites (or trips over) an earlier one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+ROOT=${DEMO_ROOT:-out/demo}
+
+next_version() {  # out/demo/<step>/version_<n> with n one past the highest present
+  local step=$1 n=0
+  for dir in "$ROOT/$step"/version_*; do
+    [[ -d $dir ]] && (( ${dir##*_} >= n )) && n=$(( ${dir##*_} + 1 ))
+  done
+  echo "$ROOT/$step/version_$n"
+}
+
+show() {  # the output paths and the final metrics of a run
+  echo "== $1: $2"
+  "$PY" -c 'import json, sys; m = json.load(open(sys.argv[1]))["metrics"]
+print("\n".join(f"   {k} = {v:.4f}" for k, v in sorted(m.items()) if v is not None))' "$2/metrics.json"
+}
+
+model=(--d_model=64 --n_layers=2 --n_heads=4 --d_ff=128 --dropout=0.0 --seq_len=200 --batch_size=32
+       --accelerator=cpu --log_every_n_steps=20)
+labels=(--train_intervals=data/genome/train.labels.bed --valid_intervals=data/genome/valid.labels.bed
+        --test_intervals=data/genome/test.labels.bed)
+
+pretrain=$(next_version pretrain)
+"$PY" -m seqmodel.run "${model[@]}" --lr=2e-3 --warmup_steps=50 --max_steps=300 --val_check_interval=100 \
+  --limit_val_batches=10 --default_root_dir="$pretrain"
+show "pretraining (masked accuracy vs the base-frequency baseline)" "$pretrain"
+
+finetune=$(next_version finetune)
+"$PY" -m seqmodel.run --task=finetune "${labels[@]}" "${model[@]}" --lr=2e-3 --warmup_steps=20 --max_steps=200 \
+  --val_check_interval=100 --load_encoder_from_checkpoint="$pretrain/checkpoints/last.ckpt" \
+  --default_root_dir="$finetune"
+show "fine-tuning from the pretrained encoder (per-label AUROC)" "$finetune"
+
+test=$(next_version test)
+"$PY" -m seqmodel.run --mode=test "${labels[@]}" --accelerator=cpu \
+  --load_checkpoint_path="$finetune/checkpoints/best.ckpt" --default_root_dir="$test"
+show "test" "$test"
+echo "== predictions: $test/predictions.tsv ($(( $(wc -l < "$test/predictions.tsv") - 1 )) intervals)"
+head -3 "$test/predictions.tsv"
+echo "== TensorBoard: .venv/bin/tensorboard --logdir $ROOT"

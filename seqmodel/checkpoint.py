@@ -1,0 +1,134 @@
+"""Checkpoints: atomic writes, a version stamp, and loading across versions.
+
+Every checkpoint carries `seqmodel: {version, label_names}` (VERSION is major.minor.build) and the run's
+full hparams (Lightning's `hyper_parameters`). Loading reads the stamp first:
+- same major, same or older minor: loaded, after the migrations from its minor up to ours ran in order
+  (each one renames hparams or moves keys exactly as that minor release changed them);
+- another major, or a newer minor than this code: refused with one line naming both versions.
+The build number never matters for loading. Hence the rule for releases: a change to hparams or to
+what checkpoints hold bumps the minor and adds a migration below; a change that cannot be migrated
+bumps the major.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from seqmodel import VERSION
+from seqmodel.atomic import atomic_open
+from seqmodel.errors import UserError
+
+STAMP_KEY = "seqmodel"
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is missing, unreadable, or from a version this code cannot load."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with atomic writes (temp + fsync + rename) and version-checked reads,
+    so resuming (`--resume_from_checkpoint`) goes through the same migrations as weight loading."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
+        with atomic_open(Path(path), "wb") as handle:
+            torch.save(checkpoint, handle)
+
+    def load_checkpoint(self, path: Any, map_location: Optional[Any] = None, weights_only: Optional[bool] = None) -> dict[str, Any]:
+        return read(Path(path), map_location=map_location)
+
+
+def stamp(ckpt: dict[str, Any], label_names: Optional[list[str]] = None) -> None:
+    """Mark a checkpoint with the code version that wrote it and, for fine-tuning, the label order
+    its head predicts (so loading it against other labels fails instead of mislabelling columns)."""
+    ckpt[STAMP_KEY] = {"version": VERSION, "label_names": label_names}
+
+
+def label_names_of(ckpt: dict[str, Any]) -> Optional[list[str]]:
+    """The labels a fine-tuned head predicts; None when unknown (ptmask, or migrated from 1.0)."""
+    return ckpt[STAMP_KEY]["label_names"]
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    major, minor, _build = (int(part) for part in version.split("."))
+    return major, minor
+
+
+def _from_1_0(ckpt: dict[str, Any]) -> None:
+    """1.0 -> 1.1: the stamp moved from `seqmodel_version` into `seqmodel` (beside the label names, which
+    1.0 did not record); hparam `pos_encoding` became `positional_encoding`; hparam `conv_kernel` is new
+    and 0 (no convolution) is what 1.0 encoders were."""
+    ckpt[STAMP_KEY] = {"version": ckpt.pop("seqmodel_version"), "label_names": None}
+    hparams = ckpt.setdefault("hyper_parameters", {})
+    if "pos_encoding" in hparams:
+        hparams["positional_encoding"] = hparams.pop("pos_encoding")
+    hparams["conv_kernel"] = 0
+
+
+# Migration from minor m to m + 1, keyed by m, for the current major.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0}
+
+
+def stamped_version(ckpt: Any) -> Optional[str]:
+    """The version a checkpoint was written by, wherever that version kept it (1.0: `seqmodel_version`)."""
+    if not isinstance(ckpt, dict):
+        return None
+    mark = ckpt.get(STAMP_KEY)
+    version = mark.get("version") if isinstance(mark, dict) else ckpt.get("seqmodel_version")
+    return version if isinstance(version, str) else None
+
+
+def migrate(ckpt: dict[str, Any], source: str) -> dict[str, Any]:
+    """Bring a checkpoint of an older minor version up to this one, in place; refuse other majors."""
+    version = stamped_version(ckpt)
+    if version is None:
+        raise CheckpointError(f"{source}: not a seqmodel checkpoint (no version stamp)")
+    major, minor = _major_minor(version)
+    our_major, our_minor = _major_minor(VERSION)
+    if major != our_major:
+        raise CheckpointError(
+            f"{source}: checkpoint is from seqmodel {version} (major {major}); this is seqmodel {VERSION} "
+            f"(major {our_major}), which cannot load it: use seqmodel {major}.x"
+        )
+    if minor > our_minor:
+        raise CheckpointError(f"{source}: checkpoint is from newer seqmodel {version}; upgrade seqmodel (this is {VERSION})")
+    for step in range(minor, our_minor):
+        MIGRATIONS[step](ckpt)
+    ckpt[STAMP_KEY]["version"] = VERSION
+    return ckpt
+
+
+def read(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load, version-check and migrate a checkpoint file."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+    return migrate(ckpt, str(path))
+
+
+def hparams_of(ckpt: dict[str, Any]) -> dict[str, Any]:
+    return dict(ckpt.get("hyper_parameters") or {})
+
+
+def encoder_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The encoder's weights out of a task checkpoint (keys without the `encoder.` prefix)."""
+    prefix = "encoder."
+    return {key[len(prefix):]: value for key, value in ckpt["state_dict"].items() if key.startswith(prefix)}
+
+
+def resolve_resume(value: str, out_dir: Path) -> Path:
+    """`last` means the newest checkpoint in the run's output directory; anything else is a path."""
+    if value != "last":
+        return Path(value)
+    found = sorted((out_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise CheckpointError(f"--resume_from_checkpoint=last: no checkpoint in {out_dir / 'checkpoints'}")
+    return found[-1]

@@ -1,0 +1,38 @@
+"""Task heads on top of the encoder's [B, L, D] output."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MaskedTokenHead(nn.Module):
+    """Predicts the original token at selected positions: [N, D] -> [N, V] logits.
+
+    It takes only the selected positions (a gathered [N, D]), so the vocabulary projection is not paid
+    for the ~85% of positions that carry no loss.
+    """
+
+    def __init__(self, d_model: int, n_tokens: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_model, d_model)
+        self.ln = nn.LayerNorm(d_model)
+        self.out = nn.Linear(d_model, n_tokens)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.out(self.ln(torch.nn.functional.gelu(self.dense(hidden))))  # [N, V]
+
+
+class MultiLabelHead(nn.Module):
+    """Multi-label logits for a whole window: mean and max pooling over L, then a linear layer.
+
+    Max pooling lets one short motif anywhere in the window decide a label; the mean carries context.
+    """
+
+    def __init__(self, d_model: int, n_labels: int) -> None:
+        super().__init__()
+        self.out = nn.Linear(2 * d_model, n_labels)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1)], dim=-1)  # [B, 2D]
+        return self.out(pooled)  # [B, n_labels]

@@ -1,0 +1,65 @@
+"""Fine-tuning: multi-label classification of labelled intervals (BCE, per-label AUROC)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MultilabelAUROC
+
+from seqmodel.model.heads import MultiLabelHead
+from seqmodel.task.base import SeqTask
+
+
+class FineTuneTask(SeqTask):
+    """Logs the mean AUROC over labels (which picks the best checkpoint) and each label's AUROC."""
+
+    monitor = "val/auroc"
+    monitor_mode = "max"
+
+    def __init__(self, hparams: Mapping[str, Any], alphabet: Any, label_names: Sequence[str]) -> None:
+        super().__init__(hparams, alphabet.n_tokens)
+        self.label_names = list(label_names)
+        self.head = MultiLabelHead(hparams["d_model"], len(self.label_names))
+        self.val_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
+        self.test_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
+
+    @property
+    def prediction_columns(self) -> Sequence[str]:
+        return self.label_names
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(tokens)).float()  # [B, n_labels] logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = F.binary_cross_entropy_with_logits(self(batch["tokens"]), batch["labels"])
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def _evaluate(self, stage: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self(batch["tokens"])  # [B, n_labels]
+        self.log(f"{stage}/loss", F.binary_cross_entropy_with_logits(logits, batch["labels"]), prog_bar=True)
+        probs = torch.sigmoid(logits)
+        getattr(self, f"{stage}_auroc").update(probs, batch["labels"].long())
+        return probs
+
+    def _log_auroc(self, stage: str) -> None:
+        metric = getattr(self, f"{stage}_auroc")
+        per_label = metric.compute()  # [n_labels]
+        self.log(f"{stage}/auroc", per_label.mean(), prog_bar=True)
+        for name, value in zip(self.label_names, per_label):
+            self.log(f"{stage}/auroc_{name}", value)
+        metric.reset()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_auroc("val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return {"index": batch["index"], "values": self._evaluate("test", batch)}
+
+    def on_test_epoch_end(self) -> None:
+        self._log_auroc("test")

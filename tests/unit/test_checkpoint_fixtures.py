@@ -1,0 +1,95 @@
+"""Committed checkpoints of a real older version (1.0.0) and of the current one load through all three
+flags on the sample data; another major is refused with one line. See tests/fixtures/make_fixtures.sh."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqmodel import VERSION, checkpoint, run
+from seqmodel.hparam import registry
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ROOT = FIXTURES.parents[1]
+VERSIONS = ["1.0.0", VERSION]
+DATA = ROOT / "data" / "genome"
+SAMPLE = [f"--seq_file={DATA / 'genome.fa.gz'}", f"--train_intervals={DATA / 'train.bed'}",
+          f"--valid_intervals={DATA / 'valid.bed'}", f"--test_intervals={DATA / 'test.bed'}"]
+LABELLED = [f"--seq_file={DATA / 'genome.fa.gz'}", f"--train_intervals={DATA / 'train.labels.bed'}",
+            f"--valid_intervals={DATA / 'valid.labels.bed'}", f"--test_intervals={DATA / 'test.labels.bed'}"]
+QUICK = ["--accelerator=cpu", "--limit_val_batches=2", "--limit_test_batches=2", "--val_check_interval=2"]  # 2 batches
+
+
+@pytest.fixture(autouse=True)
+def genome_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEQMODEL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "genome-cache"))
+
+
+def fixture(version: str, task: str) -> Path:
+    return FIXTURES / f"v{version}" / f"{task}.ckpt"
+
+
+def test_there_is_a_real_older_version() -> None:
+    assert VERSIONS[0] != VERSIONS[1]
+    assert checkpoint.stamped_version(torch.load(fixture("1.0.0", "ptmask"), weights_only=True)) == "1.0.0"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("task", ["ptmask", "finetune"])
+def test_migrated_hparams_are_valid_now(version: str, task: str) -> None:
+    ckpt = checkpoint.read(fixture(version, task))
+    hparams = registry().parse_dict({k: v for k, v in checkpoint.hparams_of(ckpt).items()})
+    assert checkpoint.stamped_version(ckpt) == VERSION and hparams["task"] == task
+    assert hparams["conv_kernel"] == (0 if version == "1.0.0" else 9)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_load_checkpoint_path_tests_both_tasks(version: str, tmp_path: Path) -> None:
+    out = tmp_path / "pt-test"
+    assert run.main(["--mode=test", f"--load_checkpoint_path={fixture(version, 'ptmask')}",
+                     f"--default_root_dir={out}", *SAMPLE, *QUICK]) == 0
+    assert (out / "predictions.tsv").read_text().count("\n") == 1 + 2 * 8
+    out = tmp_path / "ft-test"
+    assert run.main(["--mode=test", f"--load_checkpoint_path={fixture(version, 'finetune')}",
+                     f"--default_root_dir={out}", *LABELLED, *QUICK]) == 0
+    header = (out / "predictions.tsv").read_text().splitlines()[0].split("\t")
+    assert header == ["chrom", "start", "end", "motif1", "motif2", "motif3", "motif4", "motif5"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_load_encoder_from_checkpoint_starts_finetuning(version: str, tmp_path: Path) -> None:
+    out = tmp_path / "ft"
+    source = fixture(version, "ptmask")
+    assert run.main(["--task=finetune", f"--load_encoder_from_checkpoint={source}", "--max_steps=1",
+                     "--batch_size=4", "--seq_len=64", f"--default_root_dir={out}", *LABELLED, *QUICK]) == 0
+    ours = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ours["hyper_parameters"]["d_model"] == 16  # the encoder's shape came with it
+    assert checkpoint.label_names_of(ours) == ["motif1", "motif2", "motif3", "motif4", "motif5"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_resume_from_checkpoint_continues_the_run(version: str, tmp_path: Path) -> None:
+    out = tmp_path / "resumed"
+    (out / "checkpoints").mkdir(parents=True)
+    shutil.copy(fixture(version, "ptmask"), out / "checkpoints" / "last.ckpt")
+    assert run.main(["--resume_from_checkpoint=last", "--max_steps=6", "--batch_size=8", "--seq_len=64",
+                     f"--default_root_dir={out}", *SAMPLE, *QUICK]) == 0
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == 6
+    resumed = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint.stamped_version(resumed) == VERSION
+
+
+def test_other_major_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = torch.load(fixture(VERSION, "ptmask"), weights_only=True)
+    ckpt[checkpoint.STAMP_KEY]["version"] = "2.0.0"
+    other = tmp_path / "v2.ckpt"
+    torch.save(ckpt, other)
+    assert run.main(["--mode=test", f"--load_checkpoint_path={other}", f"--default_root_dir={tmp_path / 'o'}",
+                     *SAMPLE, *QUICK]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {other}: checkpoint is from seqmodel 2.0.0 (major 2); this is seqmodel {VERSION} "
+                   f"(major 1), which cannot load it: use seqmodel 2.x"]

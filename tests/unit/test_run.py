@@ -1,0 +1,152 @@
+"""run.py in-process on the fake datamodule: outputs, resume, test mode, user errors, exit summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from conftest import LABELS, TINY
+from seqmodel import VERSION, run
+from seqmodel.outputs import TERMINATION_LOG_ENV, compact_summary
+from seqmodel.trainer import fraction_or_count
+
+FAST = ["--max_steps=6", "--log_every_n_steps=2", "--val_check_interval=3"]
+
+
+def tiny_args(out: Path, *extra: str) -> list[str]:
+    return [f"--{k}={v}" for k, v in TINY.items()] + FAST + ["--accelerator=cpu", f"--default_root_dir={out}", *extra]
+
+
+def summary_of(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    assert len(text.encode()) < 4096
+    return json.loads(text)
+
+
+@pytest.fixture
+def termination_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "termination-log"
+    monkeypatch.setenv(TERMINATION_LOG_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+def trained(tmp_path_factory: pytest.TempPathFactory, fake_data: Any) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "pt"
+    assert run.main(tiny_args(out)) == 0
+    return out
+
+
+def test_train_writes_every_output_and_a_summary(tmp_path: Path, fake_data: Any, termination_log: Path) -> None:
+    out = tmp_path / "run"
+    assert run.main(tiny_args(out)) == 0
+    summary = summary_of(termination_log)
+    assert summary["status"] == "succeeded" and summary["version"] == VERSION
+    assert summary["metrics"]["val/masked_acc"] >= 0 and "val/baseline_acc" in summary["metrics"]
+    assert summary["outputs"]["best_checkpoint"] == str(out / "checkpoints" / "best.ckpt")
+    saved = yaml.safe_load((out / "hparams.yaml").read_text())
+    assert saved["version"] == VERSION and saved["hparams"]["d_model"] == 16
+    assert saved["name"] == summary["name"] and "dm=16" in saved["name"]
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == 6
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
+    assert (out / "csv" / "version_0" / "metrics.csv").read_text().count("\n") > 2
+    assert list((out / "tensorboard" / "version_0").glob("events.out.tfevents.*"))
+
+
+def test_resume_last_continues_without_overwriting_logs(trained: Path, fake_data: Any) -> None:
+    first_log = (trained / "csv" / "version_0" / "metrics.csv").read_text()
+    assert run.main(["--accelerator=cpu", "--max_steps=9", "--log_every_n_steps=1", f"--default_root_dir={trained}",
+                     "--resume_from_checkpoint=last"]) == 0
+    assert json.loads((trained / "metrics.json").read_text())["global_step"] == 9
+    assert (trained / "csv" / "version_0" / "metrics.csv").read_text() == first_log
+    assert (trained / "csv" / "version_1" / "metrics.csv").exists()
+
+
+def test_test_mode_writes_one_prediction_per_window(trained: Path, tmp_path: Path, fake_data: Any,
+                                                     termination_log: Path) -> None:
+    out = tmp_path / "test"
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    assert run.main(["--mode=test", f"--load_checkpoint_path={ckpt}", f"--default_root_dir={out}",
+                     "--accelerator=cpu"]) == 0
+    rows = (out / "predictions.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["chrom", "start", "end", "n_masked", "loss", "masked_acc"]
+    assert len(rows) == 1 + 24 and rows[1].startswith("chr1\t0\t32\t")
+    summary = summary_of(termination_log)
+    assert summary["outputs"]["predictions"] == str(out / "predictions.tsv")
+    assert "test/masked_acc" in summary["metrics"]
+    # the architecture came from the checkpoint, not from the defaults
+    assert yaml.safe_load((out / "hparams.yaml").read_text())["hparams"]["d_model"] == 16
+
+
+def test_finetune_from_encoder_then_test_names_label_columns(trained: Path, tmp_path: Path, fake_data: Any) -> None:
+    ft = tmp_path / "ft"
+    encoder = trained / "checkpoints" / "last.ckpt"
+    assert run.main(["--task=finetune", f"--load_encoder_from_checkpoint={encoder}", f"--default_root_dir={ft}",
+                     "--batch_size=8", "--seq_len=32", "--accelerator=cpu", *FAST]) == 0
+    before = torch.load(encoder, weights_only=True)["state_dict"]["encoder.embed.weight"]
+    after = torch.load(ft / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]["encoder.embed.weight"]
+    assert torch.allclose(before, after, atol=0.05) and not torch.equal(before, after)  # started from it
+    out = tmp_path / "ft-test"
+    assert run.main(["--mode=test", f"--load_checkpoint_path={ft / 'checkpoints' / 'best.ckpt'}",
+                     f"--default_root_dir={out}", "--accelerator=cpu"]) == 0
+    header, first = (out / "predictions.tsv").read_text().splitlines()[:2]
+    assert header.split("\t") == ["chrom", "start", "end", *LABELS]
+    assert all(0.0 <= float(p) <= 1.0 for p in first.split("\t")[3:])
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path: Path, fake_data: Any) -> None:
+    out = tmp_path / "bf16"
+    assert run.main(tiny_args(out, "--precision=bf16-mixed", "--max_steps=3")) == 0
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["train/loss"] > 0
+
+
+def user_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert run.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    return err[0]
+
+
+def test_bad_hparams_are_one_line_errors(capsys: pytest.CaptureFixture[str], termination_log: Path) -> None:
+    assert user_error(["--lrr=0.1"], capsys) == "error: unknown hparam 'lrr'; did you mean 'lr'?"
+    summary = summary_of(termination_log)
+    assert summary["status"] == "failed" and "unknown hparam 'lrr'" in summary["error"]
+    assert "expects float" in user_error(["--lr=fast"], capsys)
+    assert "must be one of" in user_error(["--task=classify"], capsys)
+    assert "unknown hparam 'max_step'" in user_error(["--max_step=3"], capsys)  # no prefix matching
+
+
+def test_run_errors_are_one_line(trained: Path, tmp_path: Path, fake_data: Any,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    assert "--resume_from_checkpoint=last or pick another" in user_error(tiny_args(trained), capsys)
+    assert "needs --load_checkpoint_path" in user_error(["--mode=test", f"--default_root_dir={tmp_path / 'a'}"], capsys)
+    assert "checkpoint not found" in user_error([f"--load_checkpoint_path={tmp_path / 'no.ckpt'}",
+                                                 f"--default_root_dir={tmp_path / 'b'}"], capsys)
+    assert "exclude each other" in user_error([f"--load_checkpoint_path={ckpt}", f"--load_encoder_from_checkpoint={ckpt}",
+                                               f"--default_root_dir={tmp_path / 'c'}"], capsys)
+    assert "use --load_encoder_from_checkpoint" in user_error(
+        [f"--load_checkpoint_path={ckpt}", "--task=finetune", f"--default_root_dir={tmp_path / 'd'}"], capsys)
+    assert "weights do not fit this model" in user_error(
+        [f"--load_checkpoint_path={ckpt}", "--d_model=32", f"--default_root_dir={tmp_path / 'e'}"], capsys)
+    assert "trainer settings" in user_error(tiny_args(tmp_path / "f", "--accelerator=gpu"), capsys)  # none here
+
+
+def test_summary_stays_under_4_kib_keeping_the_headline_metrics() -> None:
+    metrics = {"val/auroc": 0.9, **{f"val/auroc_label_{i:04d}": 0.5 for i in range(2000)}}
+    text = compact_summary({"status": "succeeded", "metrics": metrics, "outputs": {"dir": "out"},
+                            "error": "x" * 10_000})
+    data = json.loads(text)
+    assert len(text.encode()) <= 4000 and data["truncated"]
+    assert data["metrics"]["val/auroc"] == 0.9 and data["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("value, expected", [(1.0, 1.0), (0.25, 0.25), (200.0, 200), (3.0, 3)])
+def test_fractions_and_counts(value: float, expected: float | int) -> None:
+    out = fraction_or_count(value)
+    assert out == expected and type(out) is type(expected)
