@@ -1,19 +1,15 @@
 #!/usr/bin/env bash
 # The library's own pipeline on the sample data (what `make demo` runs until the operator exists):
 # pretrain a small encoder, fine-tune it on the planted-motif labels, then test it and write predictions.
-# Small hparams: a few minutes on 2 CPU cores. Every run writes a fresh out/demo/<step>/version_<n>,
-# so running the demo again never overwrites (or trips over) an earlier one.
+# Small hparams: a few minutes on 2 CPU cores. Every run writes a fresh
+# out/demo/<canonical name>/version_<n>, so running the demo again never overwrites an earlier one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 ROOT=${DEMO_ROOT:-out/demo}
 
-next_version() {  # out/demo/<step>/version_<n> with n one past the highest present
-  local step=$1 n=0
-  for dir in "$ROOT/$step"/version_*; do
-    [[ -d $dir ]] && (( ${dir##*_} >= n )) && n=$(( ${dir##*_} + 1 ))
-  done
-  echo "$ROOT/$step/version_$n"
+next_version() {  # $ROOT/<canonical name of the args>/version_<n>, allocated race-free
+  "$PY" -m seqmodel.job.layout "$ROOT" "$@"
 }
 
 show() {  # the output paths and the final metrics of a run
@@ -27,18 +23,19 @@ model=(--d_model=64 --n_layers=2 --n_heads=4 --d_ff=128 --dropout=0.0 --seq_len=
 labels=(--train_intervals=data/genome/train.labels.bed --valid_intervals=data/genome/valid.labels.bed
         --test_intervals=data/genome/test.labels.bed)
 
-pretrain=$(next_version pretrain)
-"$PY" -m seqmodel.run "${model[@]}" --lr=2e-3 --warmup_steps=50 --max_steps=300 --val_check_interval=100 \
-  --limit_val_batches=10 --default_root_dir="$pretrain"
+pretraining=("${model[@]}" --lr=2e-3 --warmup_steps=50)
+pretrain=$(next_version "${pretraining[@]}")
+"$PY" -m seqmodel.run "${pretraining[@]}" --max_steps=300 --val_check_interval=100 --limit_val_batches=10 \
+  --default_root_dir="$pretrain"
 show "pretraining (masked accuracy vs the base-frequency baseline)" "$pretrain"
 
-finetune=$(next_version finetune)
-"$PY" -m seqmodel.run --task=finetune "${labels[@]}" "${model[@]}" --lr=2e-3 --warmup_steps=20 --max_steps=200 \
-  --val_check_interval=100 --load_encoder_from_checkpoint="$pretrain/checkpoints/last.ckpt" \
-  --default_root_dir="$finetune"
+finetuning=(--task=finetune "${model[@]}" --lr=2e-3 --warmup_steps=20)
+finetune=$(next_version "${finetuning[@]}")
+"$PY" -m seqmodel.run "${finetuning[@]}" "${labels[@]}" --max_steps=200 --val_check_interval=100 \
+  --load_encoder_from_checkpoint="$pretrain/checkpoints/last.ckpt" --default_root_dir="$finetune"
 show "fine-tuning from the pretrained encoder (per-label AUROC)" "$finetune"
 
-test=$(next_version test)
+test=$(next_version "${finetuning[@]}")  # predictions: the next version of the fine-tuned run's name
 "$PY" -m seqmodel.run --mode=test "${labels[@]}" --accelerator=cpu \
   --load_checkpoint_path="$finetune/checkpoints/best.ckpt" --default_root_dir="$test"
 show "test" "$test"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -10,16 +11,18 @@ from typing import IO, Iterator
 
 @contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
+    """Write to a unique temporary file beside `path`, fsync it, then rename it over `path`.
 
     The rename is atomic on POSIX filesystems, and syncing the directory makes the rename itself
-    durable, so a crash or preemption never leaves a truncated checkpoint or metrics file behind.
+    durable, so a crash or preemption never leaves a truncated checkpoint, cache or metrics file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
     try:
-        with open(tmp, mode) as handle:
+        os.chmod(fd, 0o644)  # mkstemp makes 0600; outputs and caches are often shared
+        with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

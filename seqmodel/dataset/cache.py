@@ -14,14 +14,14 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from seqmodel.dataset.seq import Alphabet, DataError, iter_fasta_files, split_paths
+from seqmodel.atomic import atomic_open
+from seqmodel.dataset.seq import Alphabet, iter_fasta_files, open_input, split_paths
 
 CACHE_FORMAT = 1
 
@@ -37,15 +37,8 @@ def default_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a FASTA file") from None
-    except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
+    with open_input(path) as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def cache_key(paths: Sequence[Path], alphabet: Alphabet) -> tuple[str, list[str]]:
@@ -159,24 +152,14 @@ class Genome:
         tokens_path, index_path = cls._files(directory, key)
         names: list[str] = []
         sizes: list[int] = []
-        fd, tmp = tempfile.mkstemp(prefix=tokens_path.name + ".", suffix=".tmp", dir=directory)
-        try:
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache may be shared
-            with os.fdopen(fd, "wb") as out:
-                for name, part in _encoded(paths, alphabet):
-                    if part is None:
-                        names.append(name)
-                        sizes.append(0)
-                        continue
-                    out.write(part.tobytes())
-                    sizes[-1] += len(part)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, tokens_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_open(tokens_path, "wb") as out:
+            for name, part in _encoded(paths, alphabet):
+                if part is None:
+                    names.append(name)
+                    sizes.append(0)
+                    continue
+                out.write(part.tobytes())
+                sizes[-1] += len(part)
         index: dict[str, Any] = {
             "format": CACHE_FORMAT,
             "alphabet": alphabet.fingerprint(),
@@ -185,7 +168,8 @@ class Genome:
             "sizes": sizes,
             "total": int(sum(sizes)),
         }
-        _write_atomic(index_path, json.dumps(index).encode())
+        with atomic_open(index_path, "w") as out:
+            out.write(json.dumps(index))
 
     # -- access ----------------------------------------------------------------------------------------
     @property
@@ -236,21 +220,6 @@ def _encoded(seq_file: str | Sequence[str | os.PathLike[str]], alphabet: Alphabe
             yield record.name, None
         else:
             yield record.name, alphabet.encode(part)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -218,17 +218,22 @@ class Alphabet:
 # Files
 
 
-def open_maybe_gzip(path: str | os.PathLike[str]) -> IO[bytes]:
-    """Open for binary reading, decompressing gzip/bgzip (detected by magic bytes, not the name)."""
+def open_input(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a user's input file for binary reading; failures become one-line `DataError`s."""
     path = Path(path)
     try:
-        raw = open(path, "rb")
+        return open(path, "rb")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, expected a file") from None
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
+
+
+def open_maybe_gzip(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open for binary reading, decompressing gzip/bgzip (detected by magic bytes, not the name)."""
+    raw = open_input(path)
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":

@@ -39,3 +39,29 @@ def allocate_version(root: str | os.PathLike[str], canonical: str) -> tuple[int,
             version += 1  # another run took it first
             continue
         return version, path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m seqmodel.job.layout ROOT [--hparam=value ...]`: allocate and print the next
+    `ROOT/<canonical name of those hparams>/version_<n>`, the directory to pass as --default_root_dir."""
+    import sys
+
+    from seqmodel.errors import UserError
+    from seqmodel.hparam import registry
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0].startswith("-"):
+        print("usage: python -m seqmodel.job.layout ROOT [--hparam=value ...]", file=sys.stderr)
+        return 2
+    reg = registry()
+    try:
+        hparams = reg.parse_args(args[1:], prog="seqmodel.job.layout")
+        print(allocate_version(args[0], reg.canonical_name(hparams))[1])
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,3 +25,13 @@ def test_concurrent_allocations_get_distinct_versions(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         versions = list(pool.map(lambda _: allocate_version(tmp_path, "x")[0], range(32)))
     assert sorted(versions) == list(range(32))
+
+
+def test_cli_allocates_under_the_canonical_name(tmp_path: Path, capsys) -> None:
+    from seqmodel.job.layout import main
+
+    assert main([str(tmp_path), "--lr=0.002", "--max_steps=5"]) == 0
+    assert main([str(tmp_path), "--lr=2e-3"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(tmp_path / "lr=0.002" / "version_0"), str(tmp_path / "lr=0.002" / "version_1")]
+    assert all(Path(p).is_dir() for p in printed)
