@@ -12,11 +12,32 @@ bin="$SEQMODEL_K8S_BIN"
 work="$SEQMODEL_K8S_CACHE/src"
 mkdir -p "$bin" "$work"
 
-command -v go >/dev/null || { echo "build-binaries: 'go' not found on PATH; install Go >= 1.24" >&2; exit 1; }
+fail() { echo "build-binaries: $*" >&2; exit 1; }
+command -v go >/dev/null || fail "'go' not found on PATH: install Go (each pinned module's minimum is checked next)"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 log() { printf '[build-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 have() { [ -x "$bin/$1" ]; }
+
+# Before any download: the module must be reachable through the proxy, and its `go` line must not be newer
+# than this Go (GOTOOLCHAIN=local forbids fetching a toolchain, and go's own error comes minutes later).
+require_module() {
+  local need have_go
+  need="$(cd "$work" && go list -m -f '{{.GoVersion}}' "$1" 2>&1)" \
+    || fail "cannot fetch $1 through the Go module proxy (GOPROXY=$(go env GOPROXY)): ${need##*$'\n'}"
+  have_go="$(go env GOVERSION)"
+  have_go="${have_go#go}"
+  [ -z "$need" ] || printf '%s\n%s\n' "$need" "${have_go%%[-+ ]*}" | sort -V -C \
+    || fail "$1 needs Go >= $need but 'go' on PATH is go$have_go; install a newer Go"
+}
+
+# `go install` into the cache: via a temporary GOBIN, so an interrupted copy never looks like a built binary.
+install_go() {  # <binary name> <ldflags> <package@version>
+  local tmp="$work/gobin"
+  rm -rf "$tmp"
+  GOBIN="$tmp" go install -trimpath -ldflags "$2" "$3"
+  mv "$tmp/$1" "$bin/$1"
+}
 
 k8s_minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
 k8s_patch="$(echo "$K8S_VERSION" | cut -d. -f3)"
@@ -27,13 +48,14 @@ build_kubernetes() {
   for b in kube-apiserver kube-controller-manager kube-scheduler; do have "$b" || need+=("$b"); done
   [ ${#need[@]} -eq 0 ] && { log "kubernetes $K8S_VERSION: present"; return; }
   local mod="$work/kubernetes"
+  require_module "k8s.io/kubernetes@$K8S_VERSION"
   mkdir -p "$mod" && cd "$mod"
   log "kubernetes $K8S_VERSION: resolving staging modules"
   # k8s.io/kubernetes replaces its staging modules with local paths, which `go install` refuses;
   # a throwaway main module pins each of them to the matching published v0.x release instead.
   local gomod
   gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')" \
-    || { echo "build-binaries: cannot reach the Go module proxy for k8s.io/kubernetes@$K8S_VERSION" >&2; exit 1; }
+    || fail "cannot download k8s.io/kubernetes@$K8S_VERSION through the Go module proxy"
   {
     echo "module seqmodel.local/k8sbuild"
     echo "go 1.24"
@@ -59,6 +81,7 @@ build_kubernetes() {
 
 build_etcd() {
   have etcd && { log "etcd $ETCD_VERSION: present"; return; }
+  require_module "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
   local mod="$work/etcd"
   mkdir -p "$mod" && cd "$mod"
   # etcd's server module also replaces its siblings with local paths: same wrapper approach.
@@ -73,17 +96,19 @@ build_etcd() {
 
 build_kwok() {
   have kwok && { log "kwok $KWOK_VERSION: present"; return; }
+  require_module "sigs.k8s.io/kwok@$KWOK_VERSION"
   log "kwok $KWOK_VERSION: building"
-  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  install_go kwok "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
 build_helm() {
   have helm && { log "helm $HELM_VERSION: present"; return; }
+  require_module "helm.sh/helm/v3@$HELM_VERSION"
   log "helm $HELM_VERSION: building"
   local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
   ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
   ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
-  GOBIN="$bin" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  install_go helm "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
 start=$(date +%s)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from localcluster.control import Options, down, status, up  # noqa: E402
 from localcluster.layout import ClusterError, Layout  # noqa: E402
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="nvidia.com/gpu advertised by the process node (fake; pods run on CPU)")
     args = parser.parse_args(argv)
     lay = Layout(args.dir.resolve()) if args.dir else Layout.default()
+    signal.signal(signal.SIGTERM, _interrupt)  # `up` stops what it started on the way out, as on Ctrl-C
     try:
         if args.command == "up":
             up(lay, Options(kwok_nodes=args.kwok_nodes, kwok_gpus=args.kwok_gpus, local_gpus=args.local_gpus))

@@ -45,7 +45,7 @@ class State:
     ports: Ports
     options: Options
     procs: list[Proc] = field(default_factory=list)
-    started: float = 0.0
+    started: float = 0.0  # when `up` finished (epoch seconds); 0 while it runs or after it was killed midway
 
     def save(self, lay: Layout) -> None:
         data = {"ports": asdict(self.ports), "options": asdict(self.options),
@@ -105,10 +105,11 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
     state = State.load(lay)
     if state is not None:
         dead = [p.name for p in state.procs if not p.alive()]
-        if not dead:
+        if not dead and state.started:
             say(f"cluster already up in {lay.root} (apiserver {state.ports.server}); nothing to do")
             return 0.0
-        say(f"cluster in {lay.root} is partly down ({', '.join(dead)} exited); restarting it")
+        why = f"{', '.join(dead)} exited" if dead else "an earlier `up` did not finish"
+        say(f"cluster in {lay.root} is partly down ({why}); restarting it")
         down(lay, say=lambda _: None)
     versions = Versions.load()
     versions.check()
@@ -124,7 +125,7 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
         write_kubeconfig(path, ports.server, ca, ident.user, tokens[ident.name])
     shutil.rmtree(lay.etcd_data, ignore_errors=True)
     shutil.rmtree(lay.pods, ignore_errors=True)
-    state = State(ports, opts, started=time.time())
+    state = State(ports, opts)
 
     def launch(name: str, argv: list[str]) -> None:
         state.procs.append(spawn(name, argv, lay.logs / f"{name}.log", cwd=lay.root))
@@ -157,6 +158,8 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
         stop(state.procs, grace=5.0)
         lay.state.unlink(missing_ok=True)
         raise
+    state.started = time.time()
+    state.save(lay)
     took = time.monotonic() - start
     say(f"cluster up in {took:.1f} s: {len(nodes)} nodes ({', '.join(nodes)})")
     say(f"  export KUBECONFIG={lay.kubeconfig}")
@@ -227,7 +230,9 @@ def status(lay: Layout, say: Callable[[str], None] = print) -> bool:
         api = bootstrap.admin_client(lay.kubeconfig)
         for name, cond in bootstrap.node_conditions(api):
             say(f"  node {name:<22} Ready={cond}")
-    up_for = time.time() - state.started
-    say(f"cluster in {lay.root}: {'up' if ok else 'DEGRADED'} for {up_for:.0f} s")
+    if not state.started:
+        say(f"cluster in {lay.root}: `up` has not finished (still starting, or it was killed: run `up` again)")
+        return False
+    say(f"cluster in {lay.root}: {'up' if ok else 'DEGRADED'} for {time.time() - state.started:.0f} s")
     return ok
 

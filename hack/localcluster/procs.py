@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to be gone
+
 
 @dataclass(frozen=True)
 class Proc:
@@ -84,6 +86,10 @@ def stop(procs: Iterable[Proc], grace: float = 15.0) -> list[str]:
         if p.alive():
             _signal_group(p, signal.SIGKILL)
             killed.append(p.name)
+    # SIGKILL is not synchronous: wait, so a following `up` or rmtree never races a dying etcd.
+    deadline = time.monotonic() + KILL_WAIT
+    while killed and time.monotonic() < deadline and any(p.alive() for p in live):
+        time.sleep(0.05)
     return killed
 
 

@@ -8,7 +8,10 @@ Every test under tests/e2e is marked `e2e`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +60,44 @@ def cluster() -> Iterator[Cluster]:
         yield Cluster(kubeconfig, Layout(kubeconfig.parent), started_here=False)
         return
     lay = Layout(REPO / ".cluster" / "e2e")
-    run_cli("down", "--dir", str(lay.root))  # a cluster left by an interrupted session is stale
-    res = run_cli("up", "--dir", str(lay.root))
-    if res.returncode != 0:
-        pytest.fail(f"cluster up failed: {res.stderr.strip() or res.stdout.strip()}")
+    with _only_session(lay), _sigterm_interrupts():
+        run_cli("down", "--dir", str(lay.root))  # a cluster left by a killed session is stale
+        try:
+            res = run_cli("up", "--dir", str(lay.root))
+            if res.returncode != 0:
+                pytest.fail(f"cluster up failed: {res.stderr.strip() or res.stdout.strip()}")
+            yield Cluster(lay.kubeconfig, lay, started_here=True)
+        finally:
+            run_cli("down", "--dir", str(lay.root))
+
+
+@contextlib.contextmanager
+def _only_session(lay: Layout) -> Iterator[None]:
+    """Fail at once when another test session holds the cluster: its first `down` would stop that one's."""
+    lay.root.mkdir(parents=True, exist_ok=True)
+    with open(lay.root / "session.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.fail(f"another test session is using the cluster in {lay.root}; wait for it to finish")
+        yield
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`timeout`, CI cancel) ends the session like Ctrl-C, so the teardown still stops the cluster.
+
+    Its processes run in their own sessions and would otherwise outlive a killed pytest.
+    """
+    def interrupt(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the teardown finish
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        yield Cluster(lay.kubeconfig, lay, started_here=True)
+        yield
     finally:
-        run_cli("down", "--dir", str(lay.root))
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from kubernetes import client
 
-from e2e_support import run_cli
+from e2e_support import REPO, run_cli, wait_for
 from localcluster.control import State
 from localcluster.layout import Layout, Versions
 from localcluster.procs import process_start_time
@@ -103,3 +107,34 @@ def test_a_second_cluster_gets_its_own_ports_and_down_stops_only_it(cluster):
 
 def cluster_cli(lay: Layout, *args: str):
     return run_cli(args[0], "--dir", str(lay.root), *args[1:])
+
+
+def started_procs(lay: Layout) -> list:
+    """The processes a running `up` has recorded so far (saved by atomic rename), once the apiserver is one."""
+    state = State.load(lay)
+    return state.procs if state and any(p.name == "kube-apiserver" for p in state.procs) else []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_an_interrupted_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_path, sig):
+    lay = Layout(tmp_path / "cluster")
+    up = subprocess.Popen([sys.executable, str(REPO / "hack" / "cluster.py"), "up", "--dir", str(lay.root),
+                           "--kwok-nodes", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = wait_for(lambda: started_procs(lay), 120, "`up` to start the apiserver")
+        up.send_signal(sig)
+        up.wait(timeout=60)
+        if sig == signal.SIGTERM:  # `up` cleans up after itself, as on Ctrl-C
+            assert up.returncode == 130
+            assert not lay.state.exists() and not [p.name for p in first if p.alive()]
+        else:  # nobody cleaned up: the next `up` must notice, not report "already up"
+            assert run_cli("status", "--dir", str(lay.root)).returncode == 1
+        res = run_cli("up", "--dir", str(lay.root), "--kwok-nodes", "1")
+        assert res.returncode == 0, res.stderr
+        assert "already up" not in res.stdout
+        assert not [p.name for p in first if p.alive()]
+        assert run_cli("status", "--dir", str(lay.root)).returncode == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+        run_cli("down", "--dir", str(lay.root))

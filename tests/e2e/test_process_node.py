@@ -18,8 +18,9 @@ def python(code: str, **extra) -> dict:
     return {"name": "main", "image": "ignored-by-the-process-node", "command": ["python", "-c", code], **extra}
 
 
-def create_pod(core, ns: str, name: str, spec: dict):
-    return core.create_namespaced_pod(ns, {"metadata": {"name": name}, "spec": {**LOCAL_PLACEMENT, **spec}})
+def create_pod(core, ns: str, name: str, spec: dict, **metadata):
+    return core.create_namespaced_pod(ns, {"metadata": {"name": name, **metadata},
+                                           "spec": {**LOCAL_PLACEMENT, **spec}})
 
 
 def finished(core, ns: str, name: str) -> str | None:
@@ -95,7 +96,7 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(core, names
     wait_for(lambda: pod_gone(core, namespace, "stubborn"), 20, "the pod object to be deleted")
 
 
-def test_init_containers_env_configmaps_tokens_and_working_dir(core, namespace, tmp_path):
+def test_init_containers_env_downward_api_configmaps_tokens_and_working_dir(core, namespace, tmp_path):
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"},
                                                   "data": {"lr": "0.001", "trainer.yaml": "batch_size: 8\n"}})
     core.create_namespaced_secret(namespace, {"metadata": {"name": "creds"}, "stringData": {"key": "s3cr3t"}})
@@ -107,7 +108,9 @@ def test_init_containers_env_configmaps_tokens_and_working_dir(core, namespace, 
             "       'literal': os.environ['LITERAL'], 'trainer': open('/etc/seqmodel/trainer.yaml').read(),\n"
             "       'token_parts': len(open(sa + '/token').read().split('.')),\n"
             "       'sa_namespace': open(sa + '/namespace').read(), 'data_dir': os.environ['DATA_DIR'],\n"
-            "       'secret_env': os.environ['KEY'], 'secret_file': open('/etc/creds/key').read()}\n"
+            "       'secret_env': os.environ['KEY'], 'secret_file': open('/etc/creds/key').read(),\n"
+            "       'downward': [os.environ[k] for k in ('RUN', 'NODE', 'UID', 'POD_IP', 'CPU_MILLIS')],\n"
+            "       'one_file': open('/etc/trainer.yaml').read()}\n"
             "json.dump(out, open('/results/out.json', 'w'))\n")
     work = [{"name": "work", "mountPath": "/work"}]
     create_pod(core, namespace, "configured", {
@@ -123,17 +126,27 @@ def test_init_containers_env_configmaps_tokens_and_working_dir(core, namespace, 
             {"name": "LITERAL", "value": "$$(NS)"},
             {"name": "DATA_DIR", "value": "/work/data"},
             {"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "key"}}},
-        ], envFrom=[{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}], volumeMounts=[
+            {"name": "RUN", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['seqmodel.dev/run']"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "CPU_MILLIS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1m"}}},
+        ], resources={"limits": {"cpu": "500m"}},
+        envFrom=[{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}], volumeMounts=[
             *work, {"name": "cfg", "mountPath": "/etc/seqmodel"}, {"name": "results", "mountPath": "/results"},
+            {"name": "cfg", "mountPath": "/etc/trainer.yaml", "subPath": "trainer.yaml"},
             {"name": "creds", "mountPath": "/etc/creds"}])],
         "volumes": [{"name": "work", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "settings"}},
                     {"name": "results", "hostPath": {"path": str(tmp_path)}},
                     {"name": "creds", "secret": {"secretName": "creds"}}],
-    })
+    }, annotations={"seqmodel.dev/run": "bs=8,lr=0.001"})
 
     assert wait_for(lambda: finished(core, namespace, "configured"), 90, "the pod to finish") == "Succeeded"
     out = json.loads((tmp_path / "out.json").read_text())
     work_dir = out.pop("cwd")
+    uid = core.read_namespaced_pod("configured", namespace).metadata.uid
+    assert out.pop("downward") == ["bs=8,lr=0.001", "local-0", uid, "127.0.0.1", "500"]
+    assert out.pop("one_file") == "batch_size: 8\n"  # a subPath naming a file mounts that file
     assert out == {"order": "abc", "lr": "0.001", "cfg_lr": "0.001", "greeting": f"hello {namespace}",
                    "literal": "$(NS)", "trainer": "batch_size: 8\n", "token_parts": 3,
                    "sa_namespace": namespace, "data_dir": f"{work_dir}/data", "secret_env": "s3cr3t",
@@ -193,14 +206,16 @@ def test_failed_container_reports_exit_code_and_falls_back_to_its_log(core, name
     assert "fatal: bad shard 17" in term.message
 
 
-def test_active_deadline_stops_the_pod(core, namespace):
-    create_pod(core, namespace, "slow", {"restartPolicy": "Never", "activeDeadlineSeconds": 2,
-                                         "containers": [python("import time; time.sleep(600)")]})
-    pid = running_pid(core, namespace, "slow")
+def test_active_deadline_stops_the_pod(core, namespace, tmp_path):
+    code = "import os, time\nopen('/shared/pid', 'w').write(str(os.getpid()))\ntime.sleep(600)\n"
+    create_pod(core, namespace, "slow", {
+        "restartPolicy": "Never", "activeDeadlineSeconds": 5,  # room for a slow start
+        "containers": [python(code, volumeMounts=[{"name": "s", "mountPath": "/shared"}])],
+        "volumes": [{"name": "s", "hostPath": {"path": str(tmp_path)}}]})
 
-    assert wait_for(lambda: finished(core, namespace, "slow"), 30, "the deadline") == "Failed"
+    assert wait_for(lambda: finished(core, namespace, "slow"), 60, "the deadline") == "Failed"
     assert core.read_namespaced_pod("slow", namespace).status.reason == "DeadlineExceeded"
-    assert not pid_alive(pid)
+    assert not pid_alive(int((tmp_path / "pid").read_text()))
 
 
 @pytest.mark.parametrize("volume", [{"nfs": {"server": "127.0.0.1", "path": "/exports"}}])
@@ -211,3 +226,17 @@ def test_unsupported_volume_fails_the_pod_with_a_clear_reason(core, namespace, v
     assert wait_for(lambda: finished(core, namespace, "nfs"), 60, "the pod to fail") == "Failed"
     status = core.read_namespaced_pod("nfs", namespace).status
     assert status.reason == "UnsupportedVolume" and "nfs" in status.message
+
+
+def test_failing_init_container_fails_the_pod_without_starting_the_main_one(core, namespace):
+    create_pod(core, namespace, "no-data", {
+        "restartPolicy": "Never",
+        "initContainers": [python("import sys; sys.exit(3)", name="stage")],
+        "containers": [python("raise SystemExit('the main container must not run')")]})
+
+    assert wait_for(lambda: finished(core, namespace, "no-data"), 60, "the pod to fail") == "Failed"
+    status = core.read_namespaced_pod("no-data", namespace).status
+    assert status.init_container_statuses[0].state.terminated.exit_code == 3
+    main = status.container_statuses[0]
+    assert main.state.waiting.reason == "PodInitializing" and main.container_id is None
+    assert {c.type: c.status for c in status.conditions}["Initialized"] == "False"

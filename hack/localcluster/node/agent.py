@@ -204,9 +204,16 @@ class Agent:
 
     # -- pods ----------------------------------------------------------------------------------------------
     def _worker_done(self, uid: str) -> None:
+        """Finish a deletion the worker's last pod object shows (its processes are gone now).
+
+        Updates reach workers under the lock, so a deletion arrives either before the pop (seen here) or
+        after it (then dispatch() sees a finished pod with a deletionTimestamp): never lost in between.
+        """
         with self.lock:
-            self.workers.pop(uid, None)
+            worker = self.workers.pop(uid, None)
             self.finished.add(uid)
+        if worker is not None and worker.pod["metadata"].get("deletionTimestamp"):
+            self.delete_now(worker.pod)  # 404 when it was force-deleted meanwhile: ignored
 
     def dispatch(self, kind: str, pod: dict) -> None:
         meta = pod["metadata"]
@@ -216,6 +223,8 @@ class Agent:
             ours = uid in self.finished
             if kind == "DELETED":
                 self.finished.discard(uid)
+            elif worker:
+                worker.update(pod)
         if kind == "DELETED":
             if worker:
                 worker.gone()
@@ -223,7 +232,6 @@ class Agent:
                 shutil.rmtree(self.cfg.layout.pods / uid, ignore_errors=True)
             return
         if worker:
-            worker.update(pod)
             return
         status = pod.get("status") or {}
         if ours or status.get("phase") in TERMINAL or meta.get("deletionTimestamp"):

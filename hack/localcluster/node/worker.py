@@ -2,8 +2,8 @@
 
 It follows kubelet's contract where the rest of Kubernetes can see it: status (phase, conditions,
 container states, exit codes, termination messages), restartPolicy, activeDeadlineSeconds, and on
-deletion SIGTERM -> grace period -> SIGKILL -> delete with grace 0. Probes, hooks, resource limits and
-images are ignored.
+deletion SIGTERM -> grace period -> SIGKILL -> delete with grace 0. Probes, hooks, resource limits,
+securityContext and images are ignored: a host process cannot be given them.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ SHUTDOWN_GRACE = 5.0  # seconds pods get when the agent itself stops (cluster do
 
 class Api(Protocol):
     def patch_status(self, pod: dict, status: dict) -> bool: ...  # LookupError when the pod is gone
-
-    def delete_now(self, pod: dict) -> None: ...
 
     def env_data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None: ...
 
@@ -74,6 +72,7 @@ class PodWorker(threading.Thread):
 
     # -- inputs from the agent ------------------------------------------------------------------------------
     def update(self, pod: dict) -> None:
+        """The latest pod object; once the worker has exited, the agent finishes a deletion it shows."""
         self.pod = pod
 
     def gone(self) -> None:
@@ -117,11 +116,8 @@ class PodWorker(threading.Thread):
 
     def _prepare_volumes(self) -> dict[str, Path] | None:
         while True:
-            if self.stop_all.is_set():
-                return None
-            if self.deleting:
-                self._delete_now()
-                return None
+            if self.stop_all.is_set() or self.deleting:
+                return None  # a deletion is finished by the agent once this worker has exited
             try:
                 return volumes.prepare(self.pod, self.dir, self.cfg.claims_dir, self.source, self.cfg.host_ip,
                                        self.cfg.allocatable, self.log)
@@ -268,7 +264,6 @@ class PodWorker(threading.Thread):
                 grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
             self._kill_all(0 if self._gone.is_set() else float(grace))
             self._finish(self._terminal_phase(), "", "")
-            self._delete_now()
             return True
         if deadline is not None and time.monotonic() - self.started_mono > float(deadline):
             self._kill_all(0)
@@ -314,9 +309,6 @@ class PodWorker(threading.Thread):
         self.conditions.set("ContainersReady", False, "PodCompleted")
         self._publish()
         self.log(f"{self.name}: {phase} {reason} {message}".rstrip())
-
-    def _delete_now(self) -> None:
-        self.api.delete_now(self.pod)
 
     def _publish(self) -> None:
         status = pod_status(self.phase, self.start_time, self.cfg.host_ip, self.conditions, self.init, self.main,
