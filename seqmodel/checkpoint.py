@@ -69,8 +69,13 @@ def _from_1_0(ckpt: dict[str, Any]) -> None:
     hparams["conv_kernel"] = 0
 
 
+def _from_1_1(ckpt: dict[str, Any]) -> None:
+    """1.1 -> 1.2: nothing moves. 1.2 checkpoints also hold the training loader's place in its epoch, which
+    1.1 code cannot load; a 1.1 checkpoint has none, so resuming it starts its epoch over, as 1.1 did."""
+
+
 # Migration from minor m to m + 1, keyed by m, for the current major.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0, 1: _from_1_1}
 
 
 def stamped_version(ckpt: Any) -> Optional[str]:

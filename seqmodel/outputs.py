@@ -20,6 +20,21 @@ SUMMARY_MAX_BYTES = 4000
 ERROR_MAX_CHARS = 500
 
 
+def launcher_rank(name: str) -> int:
+    """A rank its launcher put in the environment (0 when unset), known before any trainer exists:
+    Lightning starts a node's ranks > 0 by rerunning the command with LOCAL_RANK and NODE_RANK set,
+    torchrun sets RANK and LOCAL_RANK."""
+    return int(os.environ.get(name) or 0)
+
+
+def is_global_zero() -> bool:
+    """Whether this process owns the run's directory: it checks and prepares it, then writes
+    hparams.yaml and metrics.json; the other ranks start after it and only add their own files."""
+    if "RANK" in os.environ:
+        return launcher_rank("RANK") == 0
+    return launcher_rank("NODE_RANK") == 0 and launcher_rank("LOCAL_RANK") == 0
+
+
 def prepare_output_dir(out: Path, resuming: bool) -> None:
     """Create the run's directory; refuse one that already holds files unless the run resumes there."""
     if out.exists() and not out.is_dir():
@@ -81,7 +96,8 @@ def write_termination_log(summary: Mapping[str, Any]) -> None:
     """Write the exit summary where $SEQMODEL_TERMINATION_LOG says (the pod's termination message).
 
     Written in place, not atomically: /dev/termination-log is a mounted file that cannot be renamed over.
+    A pod's other ranks share its environment: they write only to report their own failure.
     """
     target = os.environ.get(TERMINATION_LOG_ENV)
-    if target:
+    if target and (launcher_rank("LOCAL_RANK") == 0 or summary.get("status") == "failed"):
         Path(target).write_text(compact_summary(summary))

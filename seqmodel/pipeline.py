@@ -12,7 +12,7 @@ from seqmodel import checkpoint
 from seqmodel.dataset.datamodule import SeqDataModule
 from seqmodel.errors import UserError
 from seqmodel.hparam import registry
-from seqmodel.outputs import prepare_output_dir, scalars, write_hparams, write_json
+from seqmodel.outputs import is_global_zero, prepare_output_dir, scalars, write_hparams, write_json
 from seqmodel.task.base import SeqTask
 from seqmodel.task.factory import build_task
 from seqmodel.task.predictions import PredictionWriter
@@ -76,11 +76,12 @@ def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any]) ->
     """Train or test as hparams['mode'] says, filling `summary` (metrics, output paths) as it goes."""
     out = Path(hparams["default_root_dir"])
     hparams, start = resolve(hparams, explicit, out)
-    prepare_output_dir(out, resuming=bool(hparams["resume_from_checkpoint"]))
+    lead = is_global_zero()  # under DDP the other ranks start once it has prepared `out`
+    prepare_output_dir(out, resuming=bool(hparams["resume_from_checkpoint"]) or not lead)
     name = registry().canonical_name(hparams)
     summary.update(name=name, mode=hparams["mode"])
     summary["outputs"]["dir"] = str(out)
-    summary["outputs"]["hparams"] = str(write_hparams(out, hparams, name))
+    summary["outputs"]["hparams"] = str(write_hparams(out, hparams, name) if lead else out / "hparams.yaml")
     pl.seed_everything(hparams["seed"], workers=True, verbose=False)
 
     datamodule = SeqDataModule(hparams)
@@ -115,5 +116,6 @@ def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any]) ->
             summary["outputs"]["best_checkpoint"] = checkpoints.best_model_path
             metrics[f"best/{task.monitor}"] = float(checkpoints.best_model_score)
     summary["metrics"] = metrics
-    summary["outputs"]["metrics"] = str(write_json(out / "metrics.json", {"metrics": metrics,
-                                                                          "global_step": trainer.global_step}))
+    summary["outputs"]["metrics"] = str(out / "metrics.json")
+    if trainer.is_global_zero:
+        write_json(out / "metrics.json", {"metrics": metrics, "global_step": trainer.global_step})

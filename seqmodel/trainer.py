@@ -48,5 +48,5 @@ def build_trainer(hparams: Mapping[str, Any], out: Path, callbacks: Sequence[pl.
             enable_model_summary=False,
             enable_progress_bar=sys.stderr.isatty(),  # a pod's log is no terminal
         )
-    except (MisconfigurationException, ValueError) as err:
+    except (MisconfigurationException, ValueError, TypeError) as err:  # Lightning raises all three
         raise UserError(f"trainer settings: {str(err).strip().splitlines()[0]}") from None

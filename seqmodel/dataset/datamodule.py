@@ -14,13 +14,16 @@ the start of every training epoch (the sampler is a `DistributedSampler`, so Lig
 place under DDP); outside Lightning, call `dm.set_epoch(epoch)` before iterating. The epoch travels with
 the ids, so worker processes (even persistent ones) need no notification. Rank and world size come from
 `self.trainer` when attached, else from `torch.distributed` when initialised, else 0 and 1.
+
+Resuming. The training loader is stateful for Lightning: checkpoints record how many batches of the
+epoch were trained on, and a resumed run continues that epoch after them instead of replaying its start.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pytorch_lightning as pl
@@ -77,6 +80,11 @@ class ShardSampler(DistributedSampler):
         self.epoch = 0
         self.num_samples = math.ceil(self.n / world_size) if self.n else 0
         self.total_size = self.num_samples * world_size
+        self.resume_at = (-1, 0)  # (epoch, samples of it already trained on) when resuming
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, done = self.resume_at
+        return iter(self.indices()[done if epoch == self.epoch else 0:].tolist())
 
     def indices(self) -> np.ndarray:
         idx = shard(
@@ -85,11 +93,27 @@ class ShardSampler(DistributedSampler):
         )
         return sample_id(self.epoch, idx) if self.train else idx
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
-
     def __len__(self) -> int:
-        return self.num_samples
+        return self.num_samples  # the whole epoch, also when resuming: Lightning counts batches from 0
+
+
+class ResumableLoader(DataLoader):
+    """A training loader with Lightning's `state_dict`/`load_state_dict`, so mid-epoch resumes continue the
+    epoch. `position` gives (epoch, batches of it trained on) from the trainer: the loader itself only knows
+    how far it prefetched. Loading also sets the sampler's epoch, since Lightning starts iterating the
+    resumed epoch (workers fetch ahead) before it calls `set_epoch`."""
+
+    def __init__(self, *args: Any, position: Callable[[], tuple[int, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.position = position
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self.position()
+        return {"epoch": epoch, "samples": batches * self.batch_size}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.set_epoch(state["epoch"])
+        self.sampler.resume_at = (state["epoch"], state["samples"])
 
 
 class SeqDataModule(pl.LightningDataModule):
@@ -189,10 +213,11 @@ class SeqDataModule(pl.LightningDataModule):
             self._train_sampler.set_epoch(self._epoch)
 
     # -- loaders ---------------------------------------------------------------------------------------
-    def _loader(self, split: str, sampler: ShardSampler) -> DataLoader:
+    def _loader(self, split: str, sampler: ShardSampler, loader: type[DataLoader] = DataLoader,
+                **kwargs: Any) -> DataLoader:
         if split not in self.datasets:
             self.setup({"train": "fit", "valid": "validate", "test": "test"}[split])
-        return DataLoader(
+        return loader(
             self.datasets[split],
             batch_size=self.batch_size,
             sampler=sampler,
@@ -200,7 +225,17 @@ class SeqDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            **kwargs,
         )
+
+    def _train_position(self) -> tuple[int, int]:
+        """(epoch, batches of it whose training step ran) for checkpoints; a finished epoch (also one cut
+        short by limit_train_batches) is recorded as the start of the next, which is where Lightning resumes."""
+        loop = self.trainer.fit_loop
+        epoch, done = self._train_sampler.epoch, loop.epoch_loop.batch_progress.current.processed
+        if loop.epoch_progress.current.processed > epoch or done >= self.trainer.num_training_batches:
+            return epoch + 1, 0
+        return epoch, done
 
     def train_dataloader(self) -> DataLoader:
         if "train" not in self.datasets:
@@ -211,7 +246,7 @@ class SeqDataModule(pl.LightningDataModule):
                                shuffle=self.task == "finetune", train=True)
         sampler.set_epoch(self._epoch)
         self._train_sampler = sampler
-        return self._loader("train", sampler)
+        return self._loader("train", sampler, ResumableLoader, position=self._train_position)
 
     def _eval_loader(self, split: str) -> DataLoader:
         if split not in self.datasets:

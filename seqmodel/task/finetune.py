@@ -39,7 +39,8 @@ class FineTuneTask(SeqTask):
 
     def _evaluate(self, stage: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self(batch["tokens"])  # [B, n_labels]
-        self.log(f"{stage}/loss", F.binary_cross_entropy_with_logits(logits, batch["labels"]), prog_bar=True)
+        loss = F.binary_cross_entropy_with_logits(logits, batch["labels"])
+        self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)  # all ranks' shards, as AUROC is
         probs = torch.sigmoid(logits)
         getattr(self, f"{stage}_auroc").update(probs, batch["labels"].long())
         return probs

@@ -1,4 +1,4 @@
-"""Committed checkpoints of a real older version (1.0.0) and of the current one load through all three
+"""Committed checkpoints of real older versions (1.0.0, 1.1.0) and of the current one load through all three
 flags on the sample data; another major is refused with one line. See tests/fixtures/make_fixtures.sh."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from seqmodel.hparam import registry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOT = FIXTURES.parents[1]
-VERSIONS = ["1.0.0", VERSION]
+VERSIONS = ["1.0.0", "1.1.0", VERSION]
 DATA = ROOT / "data" / "genome"
 SAMPLE = [f"--seq_file={DATA / 'genome.fa.gz'}", f"--train_intervals={DATA / 'train.bed'}",
           f"--valid_intervals={DATA / 'valid.bed'}", f"--test_intervals={DATA / 'test.bed'}"]

@@ -392,6 +392,37 @@ def test_lightning_sets_the_epoch(small_genome):
     assert not torch.equal(seen[0], seen[1])
 
 
+@pytest.mark.parametrize("epoch_samples, steps", [(80, 3), (24, 3), (24, 4)])  # mid-epoch, at its end, in the next
+def test_resume_continues_the_epoch_where_it_stopped(small_genome, tmp_path, epoch_samples, steps):
+    """A run resumed from a checkpoint trains on exactly the samples the uninterrupted run would have."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from seqmodel.hparam import registry
+    from seqmodel.task.ptmask import PtMaskTask
+
+    hp = registry().parse_dict({**small_genome["hp"], "epoch_samples": epoch_samples, "d_model": 16, "n_layers": 1,
+                                "n_heads": 2, "d_ff": 32, "num_workers": 1})
+
+    class Record(pl.Callback):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, list[int]]] = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.seen.append((trainer.current_epoch, batch["index"].tolist()))
+
+    def fit(ckpt_path=None) -> list[tuple[int, list[int]]]:
+        dm, record = SeqDataModule(hp), Record()
+        save = ModelCheckpoint(tmp_path, "step{step}", every_n_train_steps=steps, save_top_k=-1, auto_insert_metric_name=False)
+        trainer = pl.Trainer(max_steps=8, accelerator="cpu", logger=False, callbacks=[record, save],
+                             enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+        trainer.fit(PtMaskTask(hp, dm.alphabet), datamodule=dm, ckpt_path=ckpt_path)
+        return record.seen
+
+    whole = fit()
+    assert fit(tmp_path / f"step{steps}.ckpt") == whole[steps:]
+
+
 # -- sample data --------------------------------------------------------------------------------------
 
 DATA = Path(__file__).resolve().parents[2] / "data"

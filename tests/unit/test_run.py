@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 import pytest
 import torch
 import yaml
 
 from conftest import LABELS, TINY
+import seqmodel.checkpoint
 from seqmodel import VERSION, run
-from seqmodel.outputs import TERMINATION_LOG_ENV, compact_summary
+from seqmodel.hparam import registry
+from seqmodel.outputs import TERMINATION_LOG_ENV, compact_summary, is_global_zero, write_termination_log
 from seqmodel.trainer import fraction_or_count
 
+RUN_PY = Path(run.__file__).resolve()
+COMMANDS = {"script": [str(RUN_PY)], "module": ["-m", "seqmodel.run"]}
 FAST = ["--max_steps=6", "--log_every_n_steps=2", "--val_check_interval=3"]
 
 
@@ -105,6 +112,54 @@ def test_bf16_mixed_precision_trains_on_cpu(tmp_path: Path, fake_data: Any) -> N
     assert json.loads((out / "metrics.json").read_text())["metrics"]["train/loss"] > 0
 
 
+def test_a_crash_while_saving_leaves_only_complete_checkpoints(tmp_path: Path, fake_data: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every checkpoint file Lightning writes (best, last) goes through the atomic writer: a save that dies
+    half-way (disk full, preemption) leaves the previous file, which a rerun resumes from."""
+    real_open = seqmodel.checkpoint.atomic_open
+    written: list[Path] = []
+
+    @contextmanager
+    def dies_on_third_save(path: Path, mode: str = "w") -> Iterator[IO]:
+        with real_open(path, mode) as handle:
+            written.append(Path(path))
+            if len(written) == 3:  # the first saves after step 3 (best, last); this one is at step 6
+                handle.write(b"half a checkpoint")
+                raise OSError("No space left on device")
+            yield handle
+
+    monkeypatch.setattr(seqmodel.checkpoint, "atomic_open", dies_on_third_save)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="No space left"):
+        run.main(tiny_args(out))
+    monkeypatch.undo()
+    files = sorted((out / "checkpoints").iterdir())
+    assert [f.name for f in files] == ["best.ckpt", "last.ckpt"] and set(files) <= set(written)
+    assert all(seqmodel.checkpoint.read(f)["global_step"] == 3 for f in files)
+    assert run.main(tiny_args(out, "--resume_from_checkpoint=last")) == 0
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == 6
+
+
+@pytest.mark.parametrize("env, lead", [({}, True), ({"LOCAL_RANK": "0", "NODE_RANK": "0"}, True),
+                                       ({"LOCAL_RANK": "1"}, False), ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),
+                                       ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"RANK": "3"}, False)])
+def test_the_global_zero_rank_is_known_from_the_launcher(env: dict[str, str], lead: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert is_global_zero() is lead
+
+
+def test_other_ranks_of_a_pod_report_only_their_failure(termination_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    write_termination_log({"status": "succeeded"})
+    assert not termination_log.exists()
+    write_termination_log({"status": "failed", "error": "OutOfMemoryError: rank 1"})
+    assert summary_of(termination_log)["error"] == "OutOfMemoryError: rank 1"
+
+
 def user_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert run.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -135,6 +190,25 @@ def test_run_errors_are_one_line(trained: Path, tmp_path: Path, fake_data: Any,
     assert "weights do not fit this model" in user_error(
         [f"--load_checkpoint_path={ckpt}", "--d_model=32", f"--default_root_dir={tmp_path / 'e'}"], capsys)
     assert "trainer settings" in user_error(tiny_args(tmp_path / "f", "--accelerator=gpu"), capsys)  # none here
+    assert "trainer settings" in user_error(tiny_args(tmp_path / "g", "--devices=two"), capsys)  # a TypeError
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_both_commands_list_every_hparam_and_refuse_in_one_line(command: list[str], tmp_path: Path) -> None:
+    """`python seqmodel/run.py` and `python -m seqmodel.run`, from another directory, as users type them."""
+    shown = subprocess.run([sys.executable, *command, "--help"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0 and shown.stderr == ""
+    text = "".join(shown.stdout.split())  # argparse wraps lines, also after hyphens
+    for hp in registry():
+        entry = "".join(f"--{hp.name} {hp.type_name.upper().replace(' ', '_')} {hp.help}".split())
+        assert entry in text, hp.name
+        after = text[text.find(entry) + len(entry):]
+        assert after[after.find("(default:"):].startswith(f"(default:{hp.default})"), hp.name
+    refused = subprocess.run([sys.executable, *command, "--lrr=0.1"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr == "error: unknown hparam 'lrr'; did you mean 'lr'?\n"
 
 
 def test_summary_stays_under_4_kib_keeping_the_headline_metrics() -> None:
@@ -150,3 +224,17 @@ def test_summary_stays_under_4_kib_keeping_the_headline_metrics() -> None:
 def test_fractions_and_counts(value: float, expected: float | int) -> None:
     out = fraction_or_count(value)
     assert out == expected and type(out) is type(expected)
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_and_its_checkpoint_loads_uncompiled(tmp_path: Path, fake_data: Any) -> None:
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    out = tmp_path / "compiled"
+    assert run.main(tiny_args(out, "--compile=true", "--max_steps=2", "--val_check_interval=2")) == 0
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # the encoder really went through dynamo
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2 and not any("_orig_mod" in key for key in ckpt["state_dict"])
+    assert run.main(["--mode=test", f"--load_checkpoint_path={out / 'checkpoints' / 'last.ckpt'}",
+                     f"--default_root_dir={tmp_path / 'test'}", "--accelerator=cpu"]) == 0
