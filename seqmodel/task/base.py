@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping, Sequence
 
 import pytorch_lightning as pl
+import torch
 
 from seqmodel import checkpoint
 from seqmodel.model.encoder import Encoder, EncoderConfig
 from seqmodel.task.optim import build_optimizer
+
+
+RANK_SEED_STRIDE = 1_000_003  # a prime: rank streams of nearby seeds do not coincide
 
 
 class SeqTask(pl.LightningModule):
@@ -34,6 +38,12 @@ class SeqTask(pl.LightningModule):
         # nn.Module.compile keeps parameter names, so checkpoints are the same with or without compile.
         if self.hparams["compile"]:
             self.encoder.compile()
+
+    def on_train_start(self) -> None:
+        # Every rank starts from one seed, so the initial weights agree; past that point each rank
+        # draws its own masks and dropout. Rank 0 keeps the single-process stream.
+        if self.global_rank:
+            torch.manual_seed(self.hparams["seed"] + RANK_SEED_STRIDE * self.global_rank)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer, scheduler = build_optimizer(self, self.hparams)

@@ -44,6 +44,8 @@ def test_two_cpu_ranks_train_disjoint_windows_and_write_outputs_once(tmp_path: P
         _, expected = split_id(ShardSampler(EPOCH, rank=rank, world_size=2).indices())
         assert seen[rank] == expected.tolist()
     assert not set(seen[0]) & set(seen[1]) and set(seen[0]) | set(seen[1]) == set(range(EPOCH))
+    # one seed for identical initial weights, but each rank masks with its own random stream
+    assert (out / "rng.rank0.txt").read_text() != (out / "rng.rank1.txt").read_text()
 
     assert json.loads((out / "metrics.json").read_text())["global_step"] == STEPS
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == STEPS
