@@ -173,6 +173,7 @@ def test_bad_hparams_are_one_line_errors(capsys: pytest.CaptureFixture[str], ter
     assert summary["status"] == "failed" and "unknown hparam 'lrr'" in summary["error"]
     assert "expects float" in user_error(["--lr=fast"], capsys)
     assert "must be one of" in user_error(["--task=classify"], capsys)
+    assert "'accelerator' must be one of" in user_error(["--accelerator=tpu"], capsys)
     assert "unknown hparam 'max_step'" in user_error(["--max_step=3"], capsys)  # no prefix matching
 
 
