@@ -96,7 +96,7 @@ def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any]) ->
         writer = PredictionWriter(out / "predictions.tsv")
         trainer = build_trainer(hparams, out, [writer])
         metrics = scalars(trainer.test(task, datamodule=datamodule, verbose=False)[0])
-        summary["outputs"]["predictions"] = str(writer.output_path(trainer))
+        summary["outputs"]["predictions"] = str(writer.path)
     else:
         has_val = hparams["limit_val_batches"] > 0
         checkpoints = ModelCheckpoint(

@@ -52,3 +52,21 @@ def test_two_cpu_ranks_train_disjoint_windows_and_write_outputs_once(tmp_path: P
     assert yaml.safe_load((out / "hparams.yaml").read_text())["hparams"]["devices"] == "2"
     assert sorted(p.name for p in (out / "csv").iterdir()) == ["version_0"]
     assert json.loads(log.read_text())["status"] == "succeeded"
+
+
+def test_two_cpu_ranks_write_one_prediction_file_without_duplicates(tmp_path: Path) -> None:
+    env = {**os.environ, "SEQMODEL_CACHE_DIR": str(tmp_path / "cache")}
+    train = [arg for arg in TINY if arg != "--devices=2"] + ["--max_steps=1", f"--default_root_dir={tmp_path / 't'}"]
+    subprocess.run([sys.executable, "-m", "seqmodel.run", *train], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
+    out = tmp_path / "test"
+    test = ["--mode=test", "--accelerator=cpu", "--devices=2", "--limit_test_batches=5", f"--default_root_dir={out}",
+            f"--load_checkpoint_path={tmp_path / 't' / 'checkpoints' / 'last.ckpt'}"]
+    result = subprocess.run([sys.executable, "-m", "seqmodel.run", *test], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in out.glob("predictions*")) == ["predictions.tsv"]
+    rows = [line.split("\t")[:3] for line in (out / "predictions.tsv").read_text().splitlines()[1:]]
+    starts = [(chrom, int(start)) for chrom, start, _ in rows]
+    # 2 ranks x 5 batches x 8 windows: the first 80 windows of the test split, once each, in order
+    assert len(rows) == 2 * 5 * BATCH and starts == sorted(set(starts))
