@@ -31,12 +31,17 @@ def _refuse(message: str) -> NoReturn:
     raise UserError(message)
 
 
+def _parser() -> argparse.ArgumentParser:
+    """Every hparam as a flag; errors are one-line `UserError`s (argparse would print the usage)."""
+    parser = registry().parser(prog="seqmodel.run", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.error = _refuse
+    return parser
+
+
 def parse_argv(argv: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
     """Typed hparams from `--name=value` arguments, and the names given explicitly."""
     reg = registry()
-    parser = reg.parser(prog="seqmodel.run", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.error = _refuse  # argparse would print the whole usage; we want one line
-    namespace, rest = parser.parse_known_args(argv)
+    namespace, rest = _parser().parse_known_args(argv)
     if rest:
         raise reg.unknown_error(rest[0].lstrip("-").split("=")[0])
     explicit = {arg[2:].split("=")[0] for arg in argv if arg.startswith("--")} & set(reg.names())
@@ -52,7 +57,7 @@ def one_line(err: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
-        registry().parser(prog="seqmodel.run", description=__doc__.split("\n\n")[0]).print_help()
+        _parser().print_help()
         return 0
     summary: dict[str, Any] = {"status": "failed", "version": VERSION, "metrics": {}, "outputs": {}}
     try:
