@@ -49,18 +49,12 @@ def _loaders(tmp: Path, task: str):
 
 def _windows_of(dm, loader) -> tuple[list[tuple[str, int, bool]], list]:
     """The (chrom, start, flip) of every sample the loader yields in epoch 0, in order, and labels."""
-    from seqmodel.dataset.windows import reverse_flags
+    from seqmodel.dataset.windows import reverse_flags, split_id
 
     ds = dm.datasets["train"]
     ids = np.array(list(iter(loader.sampler)), dtype=np.int64)
-    _, index = np.divmod(ids, 1 << 40)
-    if hasattr(ds, "sampler"):
-        chrom, start = ds.sampler(ds.seed, ids)
-        labels = None
-    else:
-        rows = index % ds.n_windows
-        chrom, start = ds.chrom[rows], ds.start[rows]
-        labels = ds.labels[rows]
+    chrom, start, rows = ds._locate(ids, split_id(ids)[1])  # where the dataset itself reads them
+    labels = None if ds.labels is None else ds.labels[rows]
     flips = reverse_flags(ds.seed, ids)
     names = ds.genome.names
     return [(names[c], s, f) for c, s, f in zip(chrom.tolist(), start.tolist(), flips.tolist())], labels

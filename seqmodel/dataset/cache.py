@@ -16,7 +16,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -65,7 +65,6 @@ class Genome:
         sizes: Sequence[int],
         alphabet: Alphabet,
         path: Path | None = None,
-        sources: Sequence[str] = (),
     ) -> None:
         self.names: list[str] = list(names)
         self.sizes = np.asarray(sizes, dtype=np.int64)
@@ -73,7 +72,6 @@ class Genome:
         self.index: dict[str, int] = {n: i for i, n in enumerate(self.names)}
         self.alphabet = alphabet
         self.path = path  # the memory-mapped token file, or None when held in memory
-        self.sources = list(sources)
         self._tokens: np.ndarray | None = tokens
         if int(self.sizes.sum()) != len(tokens):
             raise ValueError("genome sizes do not add up to the token array")
@@ -107,18 +105,10 @@ class Genome:
     @classmethod
     def in_memory(cls, seq_file: str | Sequence[str | os.PathLike[str]], alphabet: Alphabet | None = None) -> "Genome":
         alphabet = alphabet or Alphabet.dna()
-        names: list[str] = []
-        sizes: list[int] = []
         parts: list[np.ndarray] = []
-        for name, part in _encoded(seq_file, alphabet):
-            if part is None:
-                names.append(name)
-                sizes.append(0)
-                continue
-            parts.append(part)
-            sizes[-1] += len(part)
+        names, sizes = _encode(seq_file, alphabet, parts.append)
         tokens = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-        return cls(tokens, names, sizes, alphabet, sources=[str(p) for p in split_paths(seq_file)])
+        return cls(tokens, names, sizes, alphabet)
 
     @staticmethod
     def _files(directory: Path, key: str) -> tuple[Path, Path]:
@@ -137,29 +127,14 @@ class Genome:
                 return None  # truncated or foreign file: rebuild
         except (ValueError, KeyError):
             return None
-        genome = cls(
-            np.zeros(0, np.uint8) if index["total"] == 0 else _memmap(tokens_path),
-            index["names"],
-            index["sizes"],
-            alphabet,
-            path=tokens_path,
-            sources=[s["path"] for s in index["sources"]],
-        )
-        return genome
+        tokens = _memmap(tokens_path, index["total"])
+        return cls(tokens, index["names"], index["sizes"], alphabet, path=tokens_path)
 
     @classmethod
     def _build(cls, paths: Sequence[Path], sums: Sequence[str], alphabet: Alphabet, directory: Path, key: str) -> None:
         tokens_path, index_path = cls._files(directory, key)
-        names: list[str] = []
-        sizes: list[int] = []
         with atomic_open(tokens_path, "wb") as out:
-            for name, part in _encoded(paths, alphabet):
-                if part is None:
-                    names.append(name)
-                    sizes.append(0)
-                    continue
-                out.write(part.tobytes())
-                sizes[-1] += len(part)
+            names, sizes = _encode(paths, alphabet, out.write)
         index: dict[str, Any] = {
             "format": CACHE_FORMAT,
             "alphabet": alphabet.fingerprint(),
@@ -177,7 +152,7 @@ class Genome:
         """All records, concatenated (uint8)."""
         if self._tokens is None:
             assert self.path is not None
-            self._tokens = _memmap(self.path) if self.sizes.sum() else np.zeros(0, np.uint8)
+            self._tokens = _memmap(self.path, int(self.sizes.sum()))
         return self._tokens
 
     @property
@@ -195,10 +170,6 @@ class Genome:
         off = int(self.offsets[i])
         return self.tokens[off : off + int(self.sizes[i])]
 
-    def fetch(self, name: str, start: int, end: int) -> np.ndarray:
-        """Tokens of name[start:end] (a copy)."""
-        return np.array(self[name][start:end])
-
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         if self.path is not None:
@@ -209,17 +180,26 @@ class Genome:
         self.__dict__.update(state)
 
 
-def _memmap(path: Path) -> np.ndarray:
-    return np.memmap(path, dtype=np.uint8, mode="r")
+def _memmap(path: Path, total: int) -> np.ndarray:
+    """The token file mapped read-only (numpy cannot map an empty file: an empty array then)."""
+    return np.memmap(path, dtype=np.uint8, mode="r") if total else np.zeros(0, np.uint8)
 
 
-def _encoded(seq_file: str | Sequence[str | os.PathLike[str]], alphabet: Alphabet) -> Iterator[tuple[str, np.ndarray | None]]:
-    """(name, None) at each record start, then (name, encoded piece) for its sequence."""
+def _encode(
+    seq_file: str | Sequence[str | os.PathLike[str]], alphabet: Alphabet, write: Callable[[np.ndarray], Any]
+) -> tuple[list[str], list[int]]:
+    """Encode the FASTA file(s), handing each encoded piece to `write` in order; (record names, sizes)."""
+    names: list[str] = []
+    sizes: list[int] = []
     for record, part in iter_fasta_files(seq_file):
         if not part:
-            yield record.name, None
-        else:
-            yield record.name, alphabet.encode(part)
+            names.append(record.name)
+            sizes.append(0)
+            continue
+        tokens = alphabet.encode(part)
+        write(tokens)
+        sizes[-1] += len(tokens)
+    return names, sizes
 
 
 @contextlib.contextmanager

@@ -163,8 +163,13 @@ class SeqDataModule(pl.LightningDataModule):
         splits = {"fit": ("train", "valid"), "validate": ("valid",), "test": ("test",),
                   "predict": ("test",), None: SPLITS}[stage]
         for split in splits:
-            if split not in self.datasets:
-                self.datasets[split] = self._make(split)
+            self._dataset(split)
+
+    def _dataset(self, split: str) -> _GenomeWindows:
+        """The split's dataset, made on first use."""
+        if split not in self.datasets:
+            self.datasets[split] = self._make(split)
+        return self.datasets[split]
 
     def _make(self, split: str) -> _GenomeWindows:
         path = _require(f"{split}_intervals", self.paths[split])
@@ -190,9 +195,7 @@ class SeqDataModule(pl.LightningDataModule):
 
     def windows(self, split: str) -> list[tuple[str, int, int]]:
         """(chrom, start, end) of each window of a fixed split, in `index` order."""
-        if split not in self.datasets:
-            self.datasets[split] = self._make(split)
-        ds = self.datasets[split]
+        ds = self._dataset(split)
         if not isinstance(ds, FixedWindows):
             raise ValueError(f"split {split!r} samples random windows; it has no fixed window list")
         return ds.windows()
@@ -213,12 +216,10 @@ class SeqDataModule(pl.LightningDataModule):
             self._train_sampler.set_epoch(self._epoch)
 
     # -- loaders ---------------------------------------------------------------------------------------
-    def _loader(self, split: str, sampler: ShardSampler, loader: type[DataLoader] = DataLoader,
+    def _loader(self, ds: _GenomeWindows, sampler: ShardSampler, loader: type[DataLoader] = DataLoader,
                 **kwargs: Any) -> DataLoader:
-        if split not in self.datasets:
-            self.setup({"train": "fit", "valid": "validate", "test": "test"}[split])
         return loader(
-            self.datasets[split],
+            ds,
             batch_size=self.batch_size,
             sampler=sampler,
             collate_fn=collate,
@@ -246,15 +247,13 @@ class SeqDataModule(pl.LightningDataModule):
                                shuffle=self.task == "finetune", train=True)
         sampler.set_epoch(self._epoch)
         self._train_sampler = sampler
-        return self._loader("train", sampler, ResumableLoader, position=self._train_position)
+        return self._loader(ds, sampler, ResumableLoader, position=self._train_position)
 
     def _eval_loader(self, split: str) -> DataLoader:
-        if split not in self.datasets:
-            self.setup({"valid": "validate", "test": "test"}[split])
+        ds = self._dataset(split)
         rank, world = self._rank_world()
-        ds = self.datasets[split]
         sampler = ShardSampler(len(ds), rank=rank, world_size=world, train=False)
-        return self._loader(split, sampler)
+        return self._loader(ds, sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("valid")

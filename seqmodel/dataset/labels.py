@@ -18,7 +18,15 @@ from typing import Mapping
 
 import numpy as np
 
-from seqmodel.dataset.seq import DataError, Intervals, _is_skipped, _parse_coords, check_inside, open_text
+from seqmodel.dataset.seq import (
+    DataError,
+    Intervals,
+    _is_skipped,
+    _parse_coords,
+    check_inside,
+    intervals_of_rows,
+    open_text,
+)
 
 HEADER_EXAMPLE = "#chrom<TAB>start<TAB>end<TAB><label names...>"
 
@@ -69,10 +77,7 @@ def read_labelled_bed(
     """(intervals, labels float32 [n, n_labels], label names). Errors name file:line."""
     path = Path(path)
     names: list[str] | None = None
-    chroms: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    lines: list[int] = []
+    coords: list[tuple[str, int, int, int]] = []
     rows: list[list[str]] = []
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
@@ -100,17 +105,10 @@ def read_labelled_bed(
             for name, value in zip(names, values):
                 if value not in ("0", "1"):
                     raise DataError(f"{path}:{lineno}: label '{name}' must be 0 or 1, got {value!r}")
-            chroms.append(chrom)
-            starts.append(start)
-            ends.append(end)
-            lines.append(lineno)
+            coords.append((chrom, start, end, lineno))
             rows.append(values)
     if names is None:
         raise DataError(f"{path}: no header line '{HEADER_EXAMPLE}'")
-    if not chroms:
-        raise DataError(f"{path}: no intervals")
+    intervals = intervals_of_rows(path, coords)
     labels = (np.array(rows) == "1").astype(np.float32)
-    intervals = Intervals(
-        chroms, np.array(starts, np.int64), np.array(ends, np.int64), str(path), np.array(lines, np.int64)
-    )
     return intervals, labels, names

@@ -187,9 +187,8 @@ class Alphabet:
                     return self._fixed_vals[pos]
         out: list[int] = []
         i, n = 0, len(src)
-        lengths = sorted({len(t) for t in self.tokens}, reverse=True)
         while i < n:
-            for k in lengths:
+            for k in self._lengths:
                 idx = self._index.get(src[i : i + k])
                 if idx is not None:
                     out.append(idx)
@@ -430,22 +429,22 @@ def read_bed(path: str | os.PathLike[str], lengths: Mapping[str, int] | None = N
     every interval must lie on a known sequence and end inside it. Errors name file:line.
     """
     path = Path(path)
-    chroms: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    lines: list[int] = []
+    rows: list[tuple[str, int, int, int]] = []
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if _is_skipped(line):
                 continue
             chrom, start, end = _parse_coords(path, lineno, line.split())
             check_inside(path, lineno, chrom, end, lengths)
-            chroms.append(chrom)
-            starts.append(start)
-            ends.append(end)
-            lines.append(lineno)
-    if not chroms:
+            rows.append((chrom, start, end, lineno))
+    return intervals_of_rows(path, rows)
+
+
+def intervals_of_rows(path: Path, rows: Sequence[tuple[str, int, int, int]]) -> Intervals:
+    """`Intervals` from (chrom, start, end, line) rows read from `path`; none at all is an error."""
+    if not rows:
         raise DataError(f"{path}: no intervals")
+    chrom, start, end, line = zip(*rows)
     return Intervals(
-        chroms, np.array(starts, np.int64), np.array(ends, np.int64), str(path), np.array(lines, np.int64)
+        list(chrom), np.array(start, np.int64), np.array(end, np.int64), str(path), np.array(line, np.int64)
     )
