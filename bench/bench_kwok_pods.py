@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "hack"))
 
 from kubernetes import client, config, watch  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
 
 from bench.report import write_section  # noqa: E402
+from localcluster.bootstrap import default_sa_exists  # noqa: E402
 from localcluster.control import Options, down, up  # noqa: E402
 from localcluster.layout import Layout  # noqa: E402
 
@@ -83,14 +83,10 @@ def measure(api: client.ApiClient) -> dict[str, float]:
     ns = f"bench-kwok-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": ns}})
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            core.read_namespaced_service_account("default", ns)
-            break
-        except ApiException as e:
-            if e.status != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    while not default_sa_exists(api, ns):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench kwok_pods: no ServiceAccount {ns}/default after 60 s")
+        time.sleep(0.2)
     t0 = time.monotonic()
     tracker = Tracker(core, ns, t0)
     tracker.start()

@@ -77,9 +77,10 @@ def node_conditions(api: client.ApiClient) -> list[tuple[str, str]]:
     return out
 
 
-def default_sa_exists(api: client.ApiClient) -> bool:
+def default_sa_exists(api: client.ApiClient, namespace: str = "default") -> bool:
+    """Whether `namespace` has its ServiceAccount `default` yet (pods are refused until it does)."""
     try:
-        client.CoreV1Api(api).read_namespaced_service_account("default", "default")
+        client.CoreV1Api(api).read_namespaced_service_account("default", namespace)
         return True
     except ApiException as e:
         if e.status == 404:

@@ -71,7 +71,7 @@ def apiserver(v: Versions, lay: Layout, p: Ports) -> list[str]:
 
 
 def controller_manager(v: Versions, lay: Layout, p: Ports) -> list[str]:
-    kc = lay.kubeconfigs / "controller-manager.kubeconfig"
+    kc = lay.kubeconfig_of("controller-manager")
     pki = lay.pki
     return [
         str(v.binary("kube-controller-manager")),
@@ -88,7 +88,7 @@ def controller_manager(v: Versions, lay: Layout, p: Ports) -> list[str]:
 
 
 def scheduler(v: Versions, lay: Layout, p: Ports) -> list[str]:
-    kc = lay.kubeconfigs / "scheduler.kubeconfig"
+    kc = lay.kubeconfig_of("scheduler")
     config = lay.config / "scheduler.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(yaml.safe_dump({
@@ -107,7 +107,7 @@ def scheduler(v: Versions, lay: Layout, p: Ports) -> list[str]:
 def kwok(v: Versions, lay: Layout) -> list[str]:
     return [
         str(v.binary("kwok")),
-        f"--kubeconfig={lay.kubeconfigs / 'kwok.kubeconfig'}",
+        f"--kubeconfig={lay.kubeconfig_of('kwok')}",
         f"--config={HACK / 'kwok' / 'stages.yaml'}",
         "--manage-all-nodes=false",
         f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
@@ -120,8 +120,8 @@ def kwok(v: Versions, lay: Layout) -> list[str]:
 def process_node(lay: Layout, v: Versions, node_name: str, gpus: int) -> list[str]:
     return [
         sys.executable, str(HACK / "process_node.py"),
-        f"--kubeconfig={lay.kubeconfigs / 'process-node.kubeconfig'}",
-        f"--provisioner-kubeconfig={lay.kubeconfigs / 'provisioner.kubeconfig'}",
+        f"--kubeconfig={lay.kubeconfig_of('process-node')}",
+        f"--provisioner-kubeconfig={lay.kubeconfig_of('provisioner')}",
         f"--cluster-dir={lay.root}", f"--node-name={node_name}", f"--gpus={gpus}",
         f"--kubelet-version={v.k8s}",
     ]

@@ -21,7 +21,7 @@ from typing import Callable
 from . import bootstrap, components
 from .components import Ports
 from .layout import ClusterError, Layout, Versions
-from .pki import ensure_pki, identities, write_kubeconfig
+from .pki import ensure_pki, identities, read_tokens, write_kubeconfig
 from .procs import Proc, free_ports, spawn, stop
 
 READY_TIMEOUT = 120.0
@@ -121,8 +121,7 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
     ports = Ports(*free_ports(5))
     ca = lay.pki / "ca.crt"
     for ident in identities(opts.node_name):
-        path = lay.kubeconfig if ident.name == "admin" else lay.kubeconfigs / f"{ident.name}.kubeconfig"
-        write_kubeconfig(path, ports.server, ca, ident.user, tokens[ident.name])
+        write_kubeconfig(lay.kubeconfig_of(ident.name), ports.server, ca, ident.user, tokens[ident.name])
     shutil.rmtree(lay.etcd_data, ignore_errors=True)
     shutil.rmtree(lay.pods, ignore_errors=True)
     state = State(ports, opts)
@@ -220,9 +219,10 @@ def status(lay: Layout, say: Callable[[str], None] = print) -> bool:
         alive = p.alive()
         ok &= alive
         say(f"  {p.name:<24} pid {p.pid:<8} {'running' if alive else 'EXITED'}")
-    tokens = ensure_pki(lay.pki, state.options.node_name)
+    # Read-only: `status` must not regenerate the PKI or rewrite tokens.csv of a running cluster.
     ready = _http_ok(f"{state.ports.server}/readyz",
-                     ssl.create_default_context(cafile=str(lay.pki / "ca.crt")), tokens["admin"])
+                     ssl.create_default_context(cafile=str(lay.pki / "ca.crt")),
+                     read_tokens(lay.pki / "tokens.csv").get("admin"))
     ok &= ready
     say(f"  apiserver {state.ports.server} readyz {'ok' if ready else 'NOT ready'}")
     say(f"  etcd 127.0.0.1:{state.ports.etcd_client}; kubeconfig {lay.kubeconfig}; logs {lay.logs}")

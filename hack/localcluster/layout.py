@@ -44,6 +44,10 @@ class Layout:
         """Per-component kubeconfigs, each with its own token and identity."""
         return self.root / "kubeconfigs"
 
+    def kubeconfig_of(self, identity: str) -> Path:
+        """The kubeconfig `up` writes for a pki.Identity name: `admin` is the admin kubeconfig."""
+        return self.kubeconfig if identity == "admin" else self.kubeconfigs / f"{identity}.kubeconfig"
+
     @property
     def pki(self) -> Path:
         return self.root / "pki"

@@ -53,20 +53,29 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise ClusterError(f"openssl {args[0]} failed: {res.stderr.strip().splitlines()[-1:]}")
 
 
+def _ec_key(name: str, cwd: Path) -> None:
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", name, cwd=cwd)
+
+
+def _self_signed_ca(stem: str, cn: str, cwd: Path) -> None:
+    """`<stem>.key` and a ten-year self-signed CA certificate `<stem>.crt` with subject `/CN=<cn>`."""
+    _ec_key(f"{stem}.key", cwd)
+    _openssl("req", "-x509", "-new", "-key", f"{stem}.key", "-sha256", "-days", "3650", "-subj", f"/CN={cn}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", f"{stem}.crt", cwd=cwd)
+
+
 def ensure_pki(pki: Path, node_name: str) -> dict[str, str]:
     """Create the CA, serving cert, SA keys and tokens if missing; return {identity name: token}."""
     pki.mkdir(parents=True, exist_ok=True)
     if not (pki / "ca.crt").exists():
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key", cwd=pki)
-        _openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3650", "-subj",
-                 "/CN=seqmodel-local-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", "ca.crt", cwd=pki)
+        _self_signed_ca("ca", "seqmodel-local-ca", pki)
         (pki / "apiserver.crt").unlink(missing_ok=True)
     if not (pki / "apiserver.crt").exists():
         (pki / "apiserver.ext").write_text(
             f"subjectAltName={','.join(SANS)}\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
             "extendedKeyUsage=serverAuth\n")
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "apiserver.key", cwd=pki)
+        _ec_key("apiserver.key", pki)
         _openssl("req", "-new", "-key", "apiserver.key", "-subj", "/CN=kube-apiserver", "-out", "apiserver.csr",
                  cwd=pki)
         _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
@@ -74,24 +83,23 @@ def ensure_pki(pki: Path, node_name: str) -> dict[str, str]:
     if not (pki / "front-proxy-ca.crt").exists():
         # Only so the extension-apiserver-authentication ConfigMap has a request-header CA: without one the
         # controller-manager and scheduler log an error every few seconds. Nothing is signed with it.
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "front-proxy-ca.key", cwd=pki)
-        _openssl("req", "-x509", "-new", "-key", "front-proxy-ca.key", "-sha256", "-days", "3650", "-subj",
-                 "/CN=seqmodel-local-front-proxy-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", "front-proxy-ca.crt",
-                 cwd=pki)
+        _self_signed_ca("front-proxy-ca", "seqmodel-local-front-proxy-ca", pki)
     if not (pki / "sa.key").exists():
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key", cwd=pki)
+        _ec_key("sa.key", pki)
         _openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     return _ensure_tokens(pki / "tokens.csv", identities(node_name))
 
 
+def read_tokens(path: Path) -> dict[str, str]:
+    """{user: token} from the apiserver's --token-auth-file; empty when it does not exist."""
+    if not path.exists():
+        return {}
+    return {user: token for token, user in (line.split(",")[:2] for line in path.read_text().splitlines())}
+
+
 def _ensure_tokens(path: Path, ids: list[Identity]) -> dict[str, str]:
     """The apiserver's --token-auth-file: `token,user,uid,"group1,group2"` per line."""
-    known: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            token, user = line.split(",")[:2]
-            known[user] = token
+    known = read_tokens(path)
     tokens = {i.name: known.get(i.user) or secrets.token_hex(24) for i in ids}
     lines = [f'{tokens[i.name]},{i.user},{i.user},"{",".join(i.groups)}"' for i in ids]
     path.write_text("\n".join(lines) + "\n")

@@ -50,13 +50,12 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def spawn(name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> Proc:
+def spawn(name: str, argv: Sequence[str], log: Path, cwd: Path | None = None) -> Proc:
     """Start `argv` in its own session (so it outlives the caller and can be killed as a group)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         child = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True, env=env, cwd=cwd, close_fds=True)
+                                 start_new_session=True, cwd=cwd, close_fds=True)
     start = None
     for _ in range(50):
         start = process_start_time(child.pid)

@@ -16,6 +16,9 @@ from kubernetes.client.rest import ApiException
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))  # the local cluster's package, localcluster
 
+from localcluster.bootstrap import default_sa_exists  # noqa: E402
+from localcluster.procs import process_start_time  # noqa: E402
+
 T = TypeVar("T")
 UP_TIMEOUT = 240  # seconds for `cluster.py up`; a warm start takes ~10 s, a loaded CI machine may need more
 
@@ -108,12 +111,8 @@ def running_pid(core: client.CoreV1Api, ns: str, name: str, timeout: float = 60)
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except FileNotFoundError:
-        return False
+    """Whether the process exists and is not a zombie."""
+    return process_start_time(pid) is not None
 
 
 def pvc(name: str, size: str = "1Gi") -> dict:
@@ -127,14 +126,5 @@ def new_namespace(core: client.CoreV1Api, hint: str) -> str:
     name = f"e2e-{slug}-{uuid.uuid4().hex[:5]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"seqmodel.dev/e2e": "true"}}})
 
-    def sa_exists() -> bool:
-        try:
-            core.read_namespaced_service_account("default", name)
-            return True
-        except ApiException as e:
-            if e.status == 404:
-                return False
-            raise
-
-    wait_for(sa_exists, 30, f"ServiceAccount {name}/default")
+    wait_for(lambda: default_sa_exists(core.api_client, name), 30, f"ServiceAccount {name}/default")
     return name

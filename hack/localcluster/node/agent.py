@@ -32,6 +32,9 @@ HOST_IP = "127.0.0.1"
 TERMINAL = ("Succeeded", "Failed")
 
 
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
 def micro_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -90,7 +93,6 @@ class Agent:
                  ("MemoryPressure", "False", "KubeletHasSufficientMemory", "not monitored"),
                  ("DiskPressure", "False", "KubeletHasNoDiskPressure", "not monitored"),
                  ("PIDPressure", "False", "KubeletHasSufficientPID", "not monitored")]
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
         return {
             "capacity": self.capacity, "allocatable": self.capacity,
             "conditions": [{"type": t, "status": s, "reason": r, "message": m, "lastHeartbeatTime": now,
@@ -98,7 +100,7 @@ class Agent:
             "addresses": [{"type": "InternalIP", "address": HOST_IP},
                           {"type": "Hostname", "address": self.cfg.node_name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
-            "nodeInfo": {"architecture": arch, "operatingSystem": "linux", "kernelVersion": platform.release(),
+            "nodeInfo": {"architecture": ARCH, "operatingSystem": "linux", "kernelVersion": platform.release(),
                          "kubeletVersion": f"{self.cfg.kubelet_version}-process",
                          "kubeProxyVersion": "", "containerRuntimeVersion": "process://host",
                          "osImage": "host processes (seqmodel process node)", "machineID": "", "systemUUID": "",
@@ -107,9 +109,8 @@ class Agent:
 
     def register(self) -> None:
         self._started = micro_now()[:19] + "Z"
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
         labels = {"kubernetes.io/hostname": self.cfg.node_name, "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": arch, "type": "process", "seqmodel.dev/process-node": "true"}
+                  "kubernetes.io/arch": ARCH, "type": "process", "seqmodel.dev/process-node": "true"}
         if self.cfg.gpus:
             labels.update({"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": self.cfg.gpu_product,
                            "nvidia.com/gpu.count": str(self.cfg.gpus)})

@@ -104,19 +104,16 @@ def prepare(pod: dict, pod_dir: Path, claims_dir: Path, src: Source, host_ip: st
             path = scratch
         elif "configMap" in vol:
             path = scratch
-            path.mkdir(parents=True, exist_ok=True)
             _keys(vol["configMap"], src.object_data("configmap", ns, vol["configMap"]["name"]),
                   "configmap", ns, path)
         elif "secret" in vol:
             path = scratch
-            path.mkdir(parents=True, exist_ok=True)
             _keys(vol["secret"], src.object_data("secret", ns, vol["secret"]["secretName"]), "secret", ns, path)
         elif "downwardAPI" in vol:
             path = scratch
             _downward(vol["downwardAPI"].get("items") or [], pod, host_ip, allocatable, path)
         elif "projected" in vol:
             path = scratch
-            path.mkdir(parents=True, exist_ok=True)
             _projected(vol["projected"], pod, src, host_ip, allocatable, path, log)
         else:
             kind = next((k for k in vol if k != "name"), "?")
