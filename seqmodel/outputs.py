@@ -15,6 +15,8 @@ from seqmodel.atomic import atomic_open
 from seqmodel.errors import UserError
 
 TERMINATION_LOG_ENV = "SEQMODEL_TERMINATION_LOG"
+# Names the run that claimed a version directory, so a retry of that run may reuse it and no other run can.
+OWNER_FILE = ".seqmodel-owner"
 # Kubernetes keeps at most 4096 bytes of a termination message; stay under it with room to spare.
 SUMMARY_MAX_BYTES = 4000
 ERROR_MAX_CHARS = 500
@@ -35,11 +37,20 @@ def is_global_zero() -> bool:
     return launcher_rank("NODE_RANK") == 0 and launcher_rank("LOCAL_RANK") == 0
 
 
+def visible_entries(out: Path) -> list[Path]:
+    """What a directory holds besides dot entries (the owner marker, set-aside attempts, temp files)."""
+    return sorted(p for p in out.iterdir() if not p.name.startswith("."))
+
+
 def prepare_output_dir(out: Path, resuming: bool) -> None:
-    """Create the run's directory; refuse one that already holds files unless the run resumes there."""
+    """Create the run's directory; refuse one that already holds files unless the run resumes there.
+
+    Dot entries do not count: a Kubernetes run's directory holds its owner marker (OWNER_FILE) and the
+    earlier attempts set aside in `.attempts` before the run starts there.
+    """
     if out.exists() and not out.is_dir():
         raise UserError(f"output dir {out} is a file; pick another --default_root_dir")
-    if out.is_dir() and any(out.iterdir()) and not resuming:
+    if out.is_dir() and visible_entries(out) and not resuming:
         raise UserError(
             f"output dir {out} is not empty; resume it with --resume_from_checkpoint=last "
             f"or pick another --default_root_dir"

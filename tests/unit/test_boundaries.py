@@ -27,8 +27,8 @@ def run_blocked(blocked: set[str], code: str) -> subprocess.CompletedProcess[str
 
 @pytest.mark.parametrize(
     "module",
-    ["seqmodel", "seqmodel.hparam", "seqmodel.job", "seqmodel.dataset.hparams", "seqmodel.model.hparams",
-     "seqmodel.task.hparams", "seqmodel.trainer_hparams"],
+    ["seqmodel", "seqmodel.hparam", "seqmodel.job", "seqmodel.job.pod", "seqmodel.dataset.hparams",
+     "seqmodel.model.hparams", "seqmodel.task.hparams", "seqmodel.trainer_hparams"],
 )
 def test_core_imports_without_torch(module: str) -> None:
     code = f"import {module}\nfrom seqmodel.hparam import registry\nregistry().json_schema()\nprint('ok')"

@@ -1,0 +1,227 @@
+"""The CustomResourceDefinitions, generated from code: the hparam registry is the one source of truth.
+
+`python -m seqmodel_operator.crd` writes them to manifests/crd/ (`--check` fails when the committed
+files are stale). spec.hparams takes its schema from the registry, so the API server refuses unknown
+hparams and wrong types at `kubectl apply`, and `kubectl explain` shows each hparam's help. Unknown
+fields are refused by kubectl's strict field validation (structural schemas cannot say
+`additionalProperties: false` beside `properties`; the API server prunes them otherwise). Schema
+defaults are left out of spec.hparams on purpose: the object keeps what the user wrote, and defaults
+come from the seqmodel version in the trainer image (each one's help says it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqmodel.hparam import registry
+from seqmodel_operator import constants as C
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "crd"
+
+# Everything in spec except `suspend` is fixed once the job exists: a run is a record of what ran.
+IMMUTABLE_SPEC_FIELDS = ("mode", "hparams", "image", "resources", "scratch", "data", "output", "replicates",
+                         "checkpoint", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished",
+                         "queueName")
+QUANTITY = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True,
+            "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"}
+DNS_LABEL = {"type": "string", "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+DNS_SUBDOMAIN = {"type": "string", "maxLength": 253,
+                 "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"}
+# A path inside a volume: relative, no `..` component, no empty component, printable characters only.
+REL_PATH = {"type": "string", "maxLength": 1024,
+            "pattern": r"^([A-Za-z0-9._+=,@%-]+)(/[A-Za-z0-9._+=,@%-]+)*$",
+            "x-kubernetes-validations": [{"rule": "!self.matches('(^|/)[.][.](/|$)')",
+                                          "message": "must not contain a '..' component"}]}
+
+
+def _describe(text: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": text, **schema}
+
+
+def hparams_schema() -> dict[str, Any]:
+    """spec.hparams: every registry hparam the user may set, with its help, type and range."""
+    properties = {}
+    for hp in registry():
+        if hp.name in C.OPERATOR_OWNED_HPARAMS:
+            continue
+        schema = hp.json_schema()
+        default = schema.pop("default", None)
+        schema["description"] = f"{hp.help} (default: {default if default is not None else 'none'})"
+        properties[hp.name] = schema
+    return {"type": "object", "properties": properties,
+            "description": "seqmodel hparams (`python -m seqmodel.run --help`); unset ones take their defaults. "
+                           f"Set by other fields instead: {', '.join(C.OPERATOR_OWNED_HPARAMS)}."}
+
+
+def job_spec_schema() -> dict[str, Any]:
+    """A SeqTrainingJob's spec; SeqSweep templates reuse it."""
+    obj = lambda props, **kw: {"type": "object", "properties": props, **kw}  # noqa: E731
+    return obj({
+        "mode": _describe("train fits a model; test writes predictions from spec.checkpoint",
+                          {"type": "string", "enum": ["train", "test"], "default": "train"}),
+        "hparams": hparams_schema(),
+        "image": _describe("trainer image (default: the operator's configured image)",
+                           {"type": "string", "minLength": 1, "maxLength": 512, "pattern": r"^[^\s]+$"}),
+        "resources": _describe("what one replicate's pod gets", obj({
+            "gpus": _describe("GPUs per pod", {"type": "integer", "minimum": 0, "maximum": 64, "default": 1}),
+            "gpuType": _describe("GPU product (node label nvidia.com/gpu.product), e.g. NVIDIA-A100-SXM4-80GB",
+                                 {"type": "string", "maxLength": 63, "pattern": r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"}),
+            "cpu": _describe("CPU request and limit", QUANTITY),
+            "memory": _describe("memory request and limit", QUANTITY),
+        })),
+        "scratch": _describe("local scratch where data is staged and the run works", obj({
+            "size": _describe("scratch size", {**QUANTITY, "default": "10Gi"}),
+            "storageClassName": _describe("local-SSD storage class for a generic ephemeral volume "
+                                          "(default: the operator's; none there means emptyDir)", DNS_SUBDOMAIN),
+            "type": _describe("ephemeral (a volume of storageClassName) or emptyDir (default: the operator's)",
+                              {"type": "string", "enum": ["ephemeral", "emptyDir"]}),
+        })),
+        "data": _describe("a claim holding data/<type>/, copied to scratch before the run", obj({
+            "claim": _describe("PersistentVolumeClaim with the data", DNS_SUBDOMAIN),
+            "subPath": _describe("directory in the claim that holds data/ (default: its root)", REL_PATH),
+            "types": _describe("subdirectories of data/ to stage (default: all)",
+                               {"type": "array", "maxItems": 32, "items": DNS_LABEL}),
+        }, required=["claim"])),
+        "output": _describe("where runs are written: <claim>/<root>/<canonical name>/version_<n>", obj({
+            "claim": _describe("PersistentVolumeClaim for outputs (default: the operator's)", DNS_SUBDOMAIN),
+            "root": _describe("directory in the claim", {**REL_PATH, "default": "runs"}),
+        })),
+        "replicates": _describe("independent runs of the same hparams, each its own version and seed",
+                                {"type": "integer", "minimum": 1, "maximum": 100, "default": 1}),
+        "checkpoint": _describe("a checkpoint to start from: another job's or a path on the output claim", obj({
+            "fromJob": _describe("a SeqTrainingJob in this namespace", DNS_SUBDOMAIN),
+            "replicate": _describe("which replicate of fromJob", {"type": "integer", "minimum": 0, "default": 0}),
+            "file": _describe("checkpoint file inside fromJob's output", {**REL_PATH, "default": "checkpoints/last.ckpt"}),
+            "path": _describe("checkpoint file on the output claim", REL_PATH),
+            "use": _describe("weights (whole model; default in test mode), encoder (default in train mode) "
+                             "or resume (trainer state too)",
+                             {"type": "string", "enum": ["weights", "encoder", "resume"]}),
+        }, **{"x-kubernetes-validations": [
+            {"rule": "has(self.fromJob) != has(self.path)", "message": "set exactly one of fromJob and path"},
+            {"rule": "!has(self.path) || !has(self.replicate) || self.replicate == 0",
+             "message": "replicate only goes with fromJob"}]})),
+        "backoffLimit": _describe("retries of a failed pod; each resumes from its newest checkpoint",
+                                  {"type": "integer", "minimum": 0, "maximum": 100, "default": 3}),
+        "activeDeadlineSeconds": _describe("fail a replicate that runs longer", {"type": "integer", "minimum": 1}),
+        "ttlSecondsAfterFinished": _describe("delete finished child Jobs (not this record) after this long",
+                                             {"type": "integer", "minimum": 0}),
+        "suspend": _describe("stop the pods; false again resumes from the newest checkpoint",
+                             {"type": "boolean", "default": False}),
+        "queueName": _describe("Kueue LocalQueue: child Jobs start suspended until Kueue admits them", DNS_LABEL),
+    }, **{"x-kubernetes-validations": [
+        {"rule": f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})",
+         "message": f"spec.{f} cannot change after the job is created; create a new job"}
+        for f in IMMUTABLE_SPEC_FIELDS
+    ] + [{"rule": "self.mode != 'test' || has(self.checkpoint)",
+          "message": "spec.checkpoint is required in test mode: the model to test"},
+         {"rule": "self.mode != 'test' || !has(self.checkpoint.use) || self.checkpoint.use == 'weights'",
+          "message": "spec.checkpoint.use must be weights in test mode"}]})
+
+
+def _condition_schema() -> dict[str, Any]:
+    s = {"type": "string"}
+    return {"type": "object", "required": ["type", "status"], "properties": {
+        "type": s, "status": {"type": "string", "enum": ["True", "False", "Unknown"]}, "reason": s,
+        "message": s, "lastTransitionTime": {"type": "string", "format": "date-time"},
+        "observedGeneration": {"type": "integer"}}}
+
+
+def job_status_schema() -> dict[str, Any]:
+    s, i = {"type": "string"}, {"type": "integer"}
+    metrics = {"type": "object", "additionalProperties": {"type": "number", "nullable": True}}
+    return {"type": "object", "properties": {
+        "phase": {"type": "string", "enum": ["Pending", "Running", "Succeeded", "Failed", "Suspended"]},
+        "observedGeneration": i,
+        "conditions": {"type": "array", "items": _condition_schema(),
+                       "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        "canonicalName": s,
+        "output": _describe("claim-relative output path(s), for the printer column", s),
+        "replicates": {"type": "array", "items": {"type": "object", "properties": {
+            "index": i, "version": i, "outputPath": s, "job": s, "phase": s, "message": s,
+            "restarts": i, "metrics": metrics,
+            "predictions": _describe("claim-relative predictions file (test mode)", s)}}},
+        "startTime": {"type": "string", "format": "date-time"},
+        "completionTime": {"type": "string", "format": "date-time"},
+        "metrics": _describe("mean over succeeded replicates, from their termination messages", metrics),
+        "message": _describe("why the job failed, when it did", s),
+        "kopf": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    }}
+
+
+def training_job_crd() -> dict[str, Any]:
+    column = lambda name, path, type_="string", **kw: {"name": name, "type": type_, "jsonPath": path, **kw}  # noqa: E731
+    schema = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {"spec": job_spec_schema(), "status": job_status_schema()},
+        "x-kubernetes-validations": [{
+            "rule": f"size(self.metadata.name) <= {C.MAX_NAME_CHARS}",
+            "message": f"metadata.name must be at most {C.MAX_NAME_CHARS} characters: "
+                       "child Job names add a suffix and must stay valid labels"}],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{C.JOB_PLURAL}.{C.GROUP}",
+                     "labels": {"app.kubernetes.io/name": "seqmodel", "app.kubernetes.io/part-of": "seqmodel"}},
+        "spec": {
+            "group": C.GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": C.JOB_KIND, "listKind": f"{C.JOB_KIND}List", "plural": C.JOB_PLURAL,
+                      "singular": C.JOB_KIND.lower(), "shortNames": [C.JOB_SHORT], "categories": [C.CATEGORY]},
+            "versions": [{
+                "name": C.VERSION, "served": True, "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    column("Phase", ".status.phase"),
+                    column("Mode", ".spec.mode"),
+                    column("Replicas", ".spec.replicates", "integer"),
+                    column("Output", ".status.output"),
+                    column("Age", ".metadata.creationTimestamp", "date"),
+                    column("Canonical", ".status.canonicalName", priority=1),
+                    column("Message", ".status.message", priority=1),
+                ],
+                "schema": {"openAPIV3Schema": schema},
+            }],
+        },
+    }
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name (kubebuilder's `<group>_<plural>.yaml`) to CRD."""
+    crd = training_job_crd()
+    return {f"{C.GROUP}_{C.JOB_PLURAL}.yaml": crd}
+
+
+def render(crd: dict[str, Any]) -> str:
+    header = "# Generated by `python -m seqmodel_operator.crd` from the hparam registry. Do not edit.\n"
+    return header + yaml.safe_dump(crd, sort_keys=False, width=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="seqmodel_operator.crd", description="write or check the CRDs")
+    parser.add_argument("dir", nargs="?", type=Path, default=MANIFESTS)
+    parser.add_argument("--check", action="store_true", help="exit 1 when a file differs from the code")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, crd in all_crds().items():
+        path, text = args.dir / name, render(crd)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            args.dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print(f"stale CRDs: {', '.join(stale)}; run `python -m seqmodel_operator.crd`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""SeqTrainingJob reconciliation: make the child Jobs exist as the spec says, and mirror them in status.
+
+`ensure` runs on create, on operator start (resume) and when spec.suspend changes; `sync` runs on every
+child Job event. Both are idempotent and read the current state from the API, so any interleaving (two
+workers, a restart half-way) converges: child names are deterministic (a second create meets 409),
+versions come from `versions.allocate` (the same owner always gets the same version), and status
+writes carry the resourceVersion they were computed from (a stale write fails with 409 and is redone).
+No finalizer is added: deletion cascades to the Jobs through ownerReferences, operator running or not.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import kopf
+
+from seqmodel_operator import constants as C
+from seqmodel_operator import status as st
+from seqmodel_operator import versions
+from seqmodel_operator.kube import Kube, is_status
+from seqmodel_operator.plan import Plan, SpecError, make_plan
+from seqmodel_operator.render import RenderError, Replicate, render_job
+from seqmodel_operator.settings import Config
+
+STATUS_RETRIES = 10
+WAIT_DELAY = 5.0  # seconds between checks of a checkpoint source that has not finished
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, config: Config) -> None:
+        self.kube, self.config = kube, config
+
+    # --- spec -> child Jobs -------------------------------------------------------------------
+    def ensure(self, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        old = body.get("status") or {}
+        if old.get("phase") in st.TERMINAL:
+            return  # a finished run is a record; nothing to create or suspend
+        try:
+            plan = self.plan(body)
+        except SpecError as err:
+            self.fail(ns, name, meta["uid"], "InvalidSpec", str(err))
+            raise kopf.PermanentError(str(err)) from None
+        try:
+            jobs = [render_job(plan, Replicate(r, v), self.config)
+                    for r, v in versions.allocate(self.kube, plan).items()]
+        except RenderError as err:
+            self.fail(ns, name, meta["uid"], "RenderFailed", str(err))
+            raise kopf.PermanentError(str(err)) from None
+        existing = {j["metadata"]["name"]: j for j in self.kube.child_jobs(ns, plan.uid)}
+        for job in jobs:
+            if job["metadata"]["name"] not in existing:
+                self.kube.create_job(ns, job)
+        self.apply_suspend(plan, existing.values())
+        self.sync(ns, name, meta["uid"], plan.canonical)
+
+    def plan(self, body: Mapping[str, Any]) -> Plan:
+        """The job's plan; waits (TemporaryError) while its checkpoint source has not succeeded."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        source_name = (spec.get("checkpoint") or {}).get("fromJob")
+        if not source_name:
+            return make_plan(body, self.config)
+        source = self.kube.get_training_job(meta["namespace"], source_name)
+        phase = ((source or {}).get("status") or {}).get("phase")
+        if phase == "Failed":
+            raise SpecError(f"spec.checkpoint.fromJob: job {source_name} failed; it has no checkpoint to use")
+        if phase != "Succeeded":
+            why = f"job {source_name} does not exist yet" if source is None else f"job {source_name} is {phase or 'Pending'}"
+            self.wait(body, f"waiting for spec.checkpoint.fromJob: {why}")
+        return make_plan(body, self.config, source)
+
+    def wait(self, body: Mapping[str, Any], message: str) -> None:
+        meta = body["metadata"]
+        old = body.get("status") or {}
+        generation = int(meta.get("generation", 1))
+        conditions = st.set_condition(list(old.get("conditions") or []), C.COND_READY, "False",
+                                      "WaitingForCheckpoint", message, generation, st.now_iso())
+        if old.get("phase") != "Pending" or old.get("conditions") != conditions:
+            self.kube.patch_training_job_status(meta["namespace"], meta["name"], {
+                "phase": "Pending", "conditions": conditions, "observedGeneration": generation},
+                meta["resourceVersion"])
+        raise kopf.TemporaryError(message, delay=WAIT_DELAY)
+
+    def apply_suspend(self, plan: Plan, jobs: Any) -> None:
+        """spec.suspend to every unfinished child Job. With a Kueue queue, only suspending is ours:
+        Kueue unsuspends a Job when it admits it."""
+        want = bool(plan.spec.get("suspend"))
+        for job in jobs:
+            if st.job_phase(job) in st.TERMINAL or bool((job.get("spec") or {}).get("suspend")) == want:
+                continue
+            if want or not plan.spec.get("queueName"):
+                self.kube.set_job_suspend(plan.namespace, job["metadata"]["name"], want)
+
+    # --- child Jobs -> status -----------------------------------------------------------------
+    def sync(self, ns: str, name: str, uid: str, canonical: str | None = None) -> None:
+        """Recompute the status from the children and write it when it changed (retrying on conflicts)."""
+        for _ in range(STATUS_RETRIES):
+            body = self.kube.get_training_job(ns, name)
+            if body is None or body["metadata"]["uid"] != uid:
+                return  # deleted (or replaced by a namesake): its children go with it
+            old = body.get("status") or {}
+            if old.get("phase") == "Failed" and not old.get("replicates"):
+                return  # failed before any child existed (bad spec): nothing to mirror
+            jobs = self.kube.child_jobs(ns, uid)
+            name_of = canonical or old.get("canonicalName") or next(
+                (j["metadata"]["annotations"].get(C.ANNOTATION_CANONICAL) for j in jobs), "")
+            new, taken = st.compute(body, name_of, jobs, lambda job: self.kube.job_pods(ns, job), st.now_iso())
+            if taken:
+                self.move_versions(body, taken, jobs)
+                continue
+            if all(old.get(k) == v for k, v in new.items()):
+                return
+            try:
+                self.kube.patch_training_job_status(ns, name, new, body["metadata"]["resourceVersion"])
+            except Exception as err:
+                if is_status(err, 409):
+                    continue
+                raise
+            self.announce(body, old, new)
+            return
+        raise kopf.TemporaryError(f"status of {ns}/{name}: {STATUS_RETRIES} conflicts in a row", delay=1)
+
+    def move_versions(self, body: Mapping[str, Any], taken: set[int], jobs: list[Mapping[str, Any]]) -> None:
+        """Replicates whose version directory holds another run's files get the next version."""
+        plan = self.plan(body)
+        for index in sorted(taken):
+            current = max(int(j["metadata"]["labels"][C.LABEL_VERSION]) for j in jobs
+                          if int(j["metadata"]["labels"][C.LABEL_REPLICATE]) == index)
+            version = versions.advance(self.kube, plan, index, current)
+            kopf.event(body, type="Warning", reason="VersionTaken",
+                       message=f"replicate {index}: {plan.output_path(current)} holds another run's files; "
+                               f"using version {version}")
+            self.kube.create_job(plan.namespace, render_job(plan, Replicate(index, version), self.config))
+
+    def announce(self, body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        """A Kubernetes Event and a log line on each phase transition."""
+        if old.get("phase") == new["phase"]:
+            return
+        failed = new["phase"] == "Failed"
+        message = new.get("message") if failed else f"{new['phase']}: {new.get('output', '')}"
+        kopf.event(body, type="Warning" if failed else "Normal", reason=new["phase"], message=message or "")
+        log.info("job %s/%s: %s -> %s", body["metadata"]["namespace"], body["metadata"]["name"],
+                 old.get("phase"), new["phase"])
+
+    def fail(self, ns: str, name: str, uid: str, reason: str, message: str) -> None:
+        """End a job that cannot run: phase Failed, a condition saying why, an Event."""
+        for _ in range(STATUS_RETRIES):
+            body = self.kube.get_training_job(ns, name)
+            if body is None or body["metadata"]["uid"] != uid:
+                return
+            old = body.get("status") or {}
+            generation, now = int(body["metadata"].get("generation", 1)), st.now_iso()
+            conditions = st.set_condition(list(old.get("conditions") or []), C.COND_SUCCEEDED, "False", reason,
+                                          message, generation, now)
+            conditions = st.set_condition(conditions, C.COND_READY, "False", reason, message, generation, now)
+            new = {"phase": "Failed", "message": message, "conditions": conditions,
+                   "observedGeneration": generation, "completionTime": now}
+            try:
+                self.kube.patch_training_job_status(ns, name, new, body["metadata"]["resourceVersion"])
+            except Exception as err:
+                if is_status(err, 409):
+                    continue
+                raise
+            self.announce(body, old, new)
+            return

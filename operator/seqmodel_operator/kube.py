@@ -1,0 +1,118 @@
+"""The one module that talks to the API server: the official client, raw JSON dicts, a rate limit.
+
+Handlers run in kopf's thread pool, so this is synchronous and thread-safe. Every request passes one
+token bucket (Config.api_qps / api_burst), so a burst of thousands of objects cannot flood the API server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from kubernetes import client, config as kube_config
+from kubernetes.client.rest import ApiException
+
+from seqmodel_operator import constants as C
+
+
+class TokenBucket:
+    """At most `rate` calls per second on average, `burst` at once; rate 0 means no limit."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, max(1, burst)
+        self.tokens, self.stamp = float(self.burst), time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> None:
+        if self.rate <= 0:
+            return
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            self.tokens -= 1
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        if wait:
+            time.sleep(wait)
+
+
+def load_client() -> client.ApiClient:
+    """In-cluster credentials in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    try:
+        kube_config.load_incluster_config()
+    except kube_config.ConfigException:
+        kube_config.load_kube_config()
+    return client.ApiClient()
+
+
+def is_status(err: Exception, *codes: int) -> bool:
+    return isinstance(err, ApiException) and err.status in codes
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient, bucket: TokenBucket) -> None:
+        self.api, self.bucket = api, bucket
+        self.core, self.batch, self.custom = client.CoreV1Api(api), client.BatchV1Api(api), client.CustomObjectsApi(api)
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """One request; the response as a dict (raw JSON: the client's models are slow and lossy)."""
+        self.bucket.take()
+        response = fn(*args, _preload_content=False, **kwargs)
+        return json.loads(response.data or b"null")
+
+    # SeqTrainingJobs
+    def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call(self.custom.get_namespaced_custom_object, C.GROUP, C.VERSION, namespace,
+                              C.JOB_PLURAL, name)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def patch_training_job_status(self, namespace: str, name: str, status: dict[str, Any],
+                                  resource_version: str) -> dict[str, Any]:
+        """A merge patch of status that fails with 409 when the object changed since `resource_version`."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        return self._call(self.custom.patch_namespaced_custom_object_status, C.GROUP, C.VERSION, namespace,
+                          C.JOB_PLURAL, name, body)
+
+    # child Jobs and their pods
+    def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create; False when it exists already (deterministic names make retries idempotent)."""
+        try:
+            self._call(self.batch.create_namespaced_job, namespace, body)
+            return True
+        except ApiException as err:
+            if err.status == 409:
+                return False
+            raise
+
+    def child_jobs(self, namespace: str, parent_uid: str) -> list[dict[str, Any]]:
+        return self._call(self.batch.list_namespaced_job, namespace,
+                          label_selector=f"{C.LABEL_PARENT_UID}={parent_uid}")["items"]
+
+    def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        self._call(self.batch.patch_namespaced_job, name, namespace, {"spec": {"suspend": suspend}})
+
+    def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        return self._call(self.core.list_namespaced_pod, namespace,
+                          label_selector=f"batch.kubernetes.io/job-name={job_name}")["items"]
+
+    # version counters
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call(self.core.read_namespaced_config_map, name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def create_config_map(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call(self.core.create_namespaced_config_map, namespace, body)
+
+    def replace_config_map(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Fails with 409 when `body.metadata.resourceVersion` is not the current one."""
+        return self._call(self.core.replace_namespaced_config_map, name, namespace, body)

@@ -1,0 +1,154 @@
+"""What a SeqTrainingJob means, as data: hparams checked, canonical name, arguments, mounts, names.
+
+Pure functions of the object (and of the checkpoint source's status), so they are tested without a
+cluster. What the CRD schema cannot check is checked here and raised as a `SpecError` naming the field.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from seqmodel.errors import UserError
+from seqmodel.hparam import digest, format_value, registry
+from seqmodel_operator import constants as C
+from seqmodel_operator.settings import Config
+
+OUTPUT_MOUNT = "/output"  # the replicate's version directory (a subPath of the output claim)
+SCRATCH_MOUNT = "/scratch"  # the working directory: staged data/ and writable temp
+DATA_MOUNT = "/data-source"  # the data claim, read-only, for the staging step
+CHECKPOINT_MOUNT = "/checkpoint"  # the source checkpoint's directory, read-only
+TERMINATION_LOG = "/dev/termination-log"  # the kubelet mounts it, even on a read-only root filesystem
+TMP_MOUNT = "/tmp"
+
+
+class SpecError(ValueError):
+    """A job the operator cannot run; the message names the field. The job ends Failed with it."""
+
+
+@dataclass(frozen=True)
+class CheckpointMount:
+    claim: str
+    sub_path: str  # directory in the claim
+    file: str  # file name inside it
+    flag: str  # the seqmodel.run flag that takes it
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything about a job that does not depend on the replicate."""
+
+    name: str
+    namespace: str
+    uid: str
+    mode: str
+    hparams: dict[str, Any]  # as the user wrote them (validated)
+    canonical: str
+    image: str
+    output_claim: str
+    output_root: str
+    replicates: int
+    seed_pinned: bool
+    checkpoint: CheckpointMount | None
+    data: Mapping[str, Any] | None
+    spec: Mapping[str, Any]
+
+    @property
+    def version_key(self) -> str:
+        """Versions count per (output claim, root, canonical name): the directory they live in."""
+        return digest(f"{self.output_claim}\0{self.output_root}\0{self.canonical}")
+
+    def child_name(self, replicate: int, version: int) -> str:
+        return f"{self.name}-{replicate}-v{version}"
+
+    def output_path(self, version: int) -> str:
+        """Claim-relative directory of one version."""
+        return posixpath.join(self.output_root, self.canonical, f"version_{version}")
+
+    def owner(self, replicate: int) -> str:
+        """Who owns a version directory: the replicate of this object, whatever its child Job is called."""
+        return f"{self.uid}/{replicate}"
+
+    def seed(self, version: int) -> int:
+        """Replicates are independent samples: each version its own seed, unless the user pinned one."""
+        return int(self.hparams["seed"]) if self.seed_pinned else version
+
+    def run_args(self, version: int) -> list[str]:
+        """`seqmodel.run` arguments of one replicate: the user's hparams, then what the operator owns."""
+        args = [f"--{name}={format_value(value)}" for name, value in sorted(self.hparams.items()) if name != "seed"]
+        args += [f"--mode={self.mode}", f"--default_root_dir={OUTPUT_MOUNT}", f"--seed={self.seed(version)}"]
+        if self.checkpoint:
+            args.append(f"--{self.checkpoint.flag}={posixpath.join(CHECKPOINT_MOUNT, self.checkpoint.file)}")
+        return args
+
+
+CHECKPOINT_FLAGS = {"weights": "load_checkpoint_path", "encoder": "load_encoder_from_checkpoint",
+                    "resume": "resume_from_checkpoint"}
+
+
+def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's hparams, each checked by the registry (the CRD schema should have done it already,
+    unless it is stale); operator-owned ones are refused."""
+    for name in hparams:
+        if name in C.OPERATOR_OWNED_HPARAMS:
+            raise SpecError(f"spec.hparams.{name}: set by the operator, not in hparams")
+    try:
+        full = registry().parse_dict(dict(hparams), where="spec.hparams: ")
+    except UserError as err:
+        raise SpecError(str(err)) from None
+    return {name: full[name] for name in hparams}
+
+
+def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None) -> tuple[CheckpointMount, dict]:
+    """The checkpoint to mount and the hparams it was trained with (for the canonical name).
+
+    `source` is the SeqTrainingJob named by spec.checkpoint.fromJob; the caller waits until it succeeded.
+    """
+    ckpt = spec["checkpoint"]
+    use = ckpt.get("use") or ("weights" if spec.get("mode") == "test" else "encoder")
+    flag = CHECKPOINT_FLAGS[use]
+    if "path" in ckpt:
+        directory, file = posixpath.split(ckpt["path"])
+        return CheckpointMount(_output_claim_of(spec, None), directory, file, flag), {}
+    assert source is not None
+    index = int(ckpt.get("replicate", 0))
+    replicates = (source.get("status") or {}).get("replicates") or []
+    entry = next((r for r in replicates if r.get("index") == index), None)
+    if entry is None or not entry.get("outputPath"):
+        raise SpecError(f"spec.checkpoint.replicate: job {ckpt['fromJob']} has no replicate {index}")
+    file_path = posixpath.join(entry["outputPath"], ckpt.get("file", "checkpoints/last.ckpt"))
+    directory, file = posixpath.split(file_path)
+    claim = (source["spec"].get("output") or {}).get("claim") or ""
+    return CheckpointMount(claim, directory, file, flag), dict(source["spec"].get("hparams") or {})
+
+
+def _output_claim_of(spec: Mapping[str, Any], config: Config | None) -> str:
+    claim = (spec.get("output") or {}).get("claim") or (config.output_claim if config else None)
+    return claim or ""
+
+
+def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any] | None = None) -> Plan:
+    """The plan of a SeqTrainingJob object; `source` is its checkpoint.fromJob object, if any."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    mode = spec.get("mode", "train")
+    hparams = checked_hparams(spec.get("hparams") or {})
+    output_claim = _output_claim_of(spec, config)
+    if not output_claim:
+        raise SpecError("spec.output.claim: not set, and the operator has no default output claim")
+    checkpoint, inherited = None, {}
+    if spec.get("checkpoint"):
+        checkpoint, inherited = source_checkpoint({**spec, "mode": mode, "output": {"claim": output_claim}}, source)
+        checkpoint = CheckpointMount(checkpoint.claim or output_claim, checkpoint.sub_path, checkpoint.file,
+                                     checkpoint.flag)
+    # A run that loads a whole model learns with its hparams (seqmodel.run inherits them), so its name does
+    # too: predictions of a model are the next version of that model's name. Encoder init takes its own.
+    named_by = {**inherited, **hparams} if checkpoint and checkpoint.flag != "load_encoder_from_checkpoint" else hparams
+    named_by = {k: v for k, v in named_by.items() if k not in C.OPERATOR_OWNED_HPARAMS}
+    canonical = registry().canonical_name(named_by)
+    return Plan(
+        name=meta["name"], namespace=meta["namespace"], uid=meta["uid"], mode=mode, hparams=hparams,
+        canonical=canonical, image=spec.get("image") or config.image, output_claim=output_claim,
+        output_root=(spec.get("output") or {}).get("root", "runs"), replicates=int(spec.get("replicates", 1)),
+        seed_pinned="seed" in hparams, checkpoint=checkpoint, data=spec.get("data"), spec=spec,
+    )

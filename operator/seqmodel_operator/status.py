@@ -1,0 +1,217 @@
+"""A SeqTrainingJob's status as a pure function of its child Jobs, their pods and the previous status.
+
+Every status write is computed whole from the current state, so any order of events converges on the
+same status, and an operator restart needs nothing but the objects themselves. Run results come from
+the pods' termination messages (the JSON summary that seqmodel.run writes), so no sidecar or volume
+access is needed to know how a run ended.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+from seqmodel_operator import constants as C
+
+TERMINAL = ("Succeeded", "Failed")
+MESSAGE_MAX = 1000  # characters of a failure message kept in status
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _true_condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_ and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def job_phase(job: Mapping[str, Any]) -> str:
+    """A child Job's phase in our vocabulary."""
+    status = job.get("status") or {}
+    if _true_condition(job, "Complete"):
+        return "Succeeded"
+    if _true_condition(job, "Failed"):
+        return "Failed"
+    if (job.get("spec") or {}).get("suspend") and not status.get("active"):
+        return "Suspended"
+    if status.get("active") or status.get("startTime") and (status.get("failed") or status.get("succeeded")):
+        return "Running"
+    return "Pending"
+
+
+def _terminated(pod: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    status = pod.get("status") or {}
+    for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        term = (c.get("state") or {}).get("terminated") or (c.get("lastState") or {}).get("terminated")
+        if term:
+            yield c.get("name", "?"), term
+
+
+def summary_of(message: str | None) -> dict[str, Any] | None:
+    """The run's JSON summary from a termination message, or None when it is not one (logs, empty)."""
+    try:
+        data = json.loads(message or "")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def pod_failure(pod: Mapping[str, Any]) -> tuple[str, int | None] | None:
+    """Why a pod failed, in one line, and the failing container's exit code."""
+    for name, term in _terminated(pod):
+        code = term.get("exitCode")
+        if code in (0, None):
+            continue
+        reason = term.get("reason") or "Error"
+        summary = summary_of(term.get("message"))
+        if summary and summary.get("error"):
+            detail = summary["error"]
+        else:
+            lines = [line for line in (term.get("message") or "").splitlines() if line.strip()]
+            detail = lines[-1] if lines else ""
+        if reason == "OOMKilled":
+            detail = detail or "the container ran out of memory; raise spec.resources.memory"
+        text = f"container {name} exited with code {code} ({reason})" + (f": {detail}" if detail else "")
+        return text[:MESSAGE_MAX], code
+    pod_status = pod.get("status") or {}
+    if pod_status.get("phase") == "Failed" and pod_status.get("reason"):
+        return f"pod {pod_status['reason']}: {pod_status.get('message', '')}"[:MESSAGE_MAX], None
+    return None
+
+
+def _newest_first(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
+
+
+def job_failure(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> tuple[str, int | None]:
+    """Why a child Job failed: the Job's reason, then the newest failed pod's container and error."""
+    cond = _true_condition(job, "Failed") or {}
+    head = cond.get("reason") or "Failed"
+    for pod in _newest_first(pods):
+        found = pod_failure(pod)
+        if found:
+            return f"{head}: {found[0]}"[:MESSAGE_MAX], found[1]
+    return f"{head}: {cond.get('message', 'no pod reported why')}"[:MESSAGE_MAX], None
+
+
+def job_result(pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The trainer's summary from the succeeded pod's termination message ({} when there is none)."""
+    for pod in _newest_first(pods):
+        if (pod.get("status") or {}).get("phase") != "Succeeded":
+            continue
+        for name, term in _terminated(pod):
+            summary = summary_of(term.get("message")) if name == "trainer" else None
+            if summary:
+                return summary
+    return {}
+
+
+def replicate_entries(previous: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]],
+                      pods_of: Callable[[str], list[Mapping[str, Any]]]) -> tuple[list[dict[str, Any]], set[int]]:
+    """Per-replicate status from the child Jobs (the newest version of each replicate wins), keeping
+    finished entries whose Job is gone (ttlSecondsAfterFinished). Also returns the replicates whose
+    version turned out to be taken on the volume (they need a new version)."""
+    entries = {int(e["index"]): dict(e) for e in previous}
+    taken: set[int] = set()
+    newest: dict[int, Mapping[str, Any]] = {}
+    for job in jobs:
+        labels = job["metadata"].get("labels") or {}
+        index, version = int(labels[C.LABEL_REPLICATE]), int(labels[C.LABEL_VERSION])
+        if index not in newest or version > int(newest[index]["metadata"]["labels"][C.LABEL_VERSION]):
+            newest[index] = job
+    for index, job in newest.items():
+        meta, prev = job["metadata"], entries.get(index, {})
+        version = int(meta["labels"][C.LABEL_VERSION])
+        entry = {"index": index, "version": version, "outputPath": meta["annotations"][C.ANNOTATION_OUTPUT],
+                 "job": meta["name"], "phase": job_phase(job), "restarts": int((job.get("status") or {}).get("failed", 0))}
+        same_run = prev.get("job") == meta["name"]
+        if entry["phase"] == "Failed":
+            if same_run and prev.get("phase") == "Failed" and prev.get("message"):
+                entry["message"] = prev["message"]
+            else:
+                entry["message"], code = job_failure(job, pods_of(meta["name"]))
+                if code == C.EXIT_VERSION_TAKEN:
+                    taken.add(index)
+        elif entry["phase"] == "Succeeded":
+            if same_run and "metrics" in prev:
+                entry.update({k: prev[k] for k in ("metrics", "predictions") if k in prev})
+            else:
+                result = job_result(pods_of(meta["name"]))
+                entry["metrics"] = result.get("metrics") or {}
+                if (result.get("outputs") or {}).get("predictions"):  # test mode: point at them
+                    entry["predictions"] = posixpath.join(entry["outputPath"], "predictions.tsv")
+        entries[index] = entry
+    return [entries[i] for i in sorted(entries)], taken
+
+
+def overall_phase(entries: list[Mapping[str, Any]], replicates: int, suspended: bool) -> str:
+    phases = [e.get("phase", "Pending") for e in entries]
+    if "Failed" in phases:
+        return "Failed"
+    if len(phases) == replicates and all(p == "Succeeded" for p in phases):
+        return "Succeeded"
+    if suspended:
+        return "Suspended"
+    return "Running" if "Running" in phases or "Succeeded" in phases else "Pending"
+
+
+def mean_metrics(entries: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Mean of each metric over the succeeded replicates (None where any value is missing)."""
+    done = [e.get("metrics") or {} for e in entries if e.get("phase") == "Succeeded"]
+    if not done:
+        return {}
+    names = sorted(set().union(*done))
+    out: dict[str, float | None] = {}
+    for name in names:
+        values = [m.get(name) for m in done]
+        out[name] = None if any(v is None for v in values) else sum(values) / len(values)
+    return out
+
+
+def set_condition(conditions: list[dict[str, Any]], type_: str, status: str, reason: str, message: str,
+                  generation: int, now: str) -> list[dict[str, Any]]:
+    """Conditions with one replaced; lastTransitionTime moves only when the status changes."""
+    old = next((c for c in conditions if c["type"] == type_), None)
+    since = old["lastTransitionTime"] if old and old.get("status") == status else now
+    new = {"type": type_, "status": status, "reason": reason, "message": message[:MESSAGE_MAX],
+           "lastTransitionTime": since, "observedGeneration": generation}
+    return [c for c in conditions if c["type"] != type_] + [new]
+
+
+def compute(body: Mapping[str, Any], canonical: str, jobs: list[Mapping[str, Any]],
+            pods_of: Callable[[str], list[Mapping[str, Any]]], now: str) -> tuple[dict[str, Any], set[int]]:
+    """The whole status (without kopf's own fields), and replicates that need a new version."""
+    spec, old = body.get("spec") or {}, dict(body.get("status") or {})
+    replicates, generation = int(spec.get("replicates", 1)), int(body["metadata"].get("generation", 1))
+    entries, taken = replicate_entries(old.get("replicates") or [], jobs, pods_of)
+    phase = overall_phase(entries, replicates, bool(spec.get("suspend")))
+    if taken and phase == "Failed" and all(e["phase"] != "Failed" or e["index"] in taken for e in entries):
+        phase = "Pending"  # the operator moves those replicates to the next version
+    conditions = list(old.get("conditions") or [])
+    created = len({e["index"] for e in entries}) >= replicates
+    conditions = set_condition(conditions, C.COND_READY, "True" if created else "False",
+                               "JobsCreated" if created else "CreatingJobs",
+                               f"{len(entries)} of {replicates} child Jobs exist", generation, now)
+    message = next((f"replicate {e['index']}: {e['message']}" for e in entries
+                    if e.get("phase") == "Failed" and e.get("message")), "")
+    succeeded = {"Succeeded": ("True", "Succeeded", f"all {replicates} replicate(s) succeeded"),
+                 "Failed": ("False", "Failed", message)}.get(phase, ("Unknown", phase, f"{phase.lower()}"))
+    conditions = set_condition(conditions, C.COND_SUCCEEDED, *succeeded, generation, now)
+    conditions = set_condition(conditions, C.COND_SUSPENDED, "True" if phase == "Suspended" else "False",
+                               "SuspendedByUser" if phase == "Suspended" else "NotSuspended",
+                               "spec.suspend is true" if phase == "Suspended" else "", generation, now)
+    paths = [e["outputPath"] for e in entries]
+    status: dict[str, Any] = {
+        "phase": phase, "observedGeneration": generation, "conditions": conditions, "canonicalName": canonical,
+        "output": paths[0] if len(paths) == 1 else ", ".join(paths), "replicates": entries,
+        "metrics": mean_metrics(entries),
+        "startTime": old.get("startTime") or (now if phase != "Pending" else None),
+        "completionTime": old.get("completionTime") or (now if phase in TERMINAL else None),
+        "message": message or None,
+    }
+    return status, taken
