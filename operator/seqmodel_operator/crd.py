@@ -148,7 +148,7 @@ def job_status_schema() -> dict[str, Any]:
         "startTime": {"type": "string", "format": "date-time"},
         "completionTime": {"type": "string", "format": "date-time"},
         "metrics": _describe("mean over succeeded replicates, from their termination messages", metrics),
-        "message": _describe("why the job failed, when it did", s),
+        "message": _describe("why the job failed, or why a replicate is not running yet", s),
         "kopf": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
     }}
 

@@ -48,6 +48,20 @@ def ensure(body: kopf.Body, **_: Any) -> None:
     _reconciler().ensure(body)
 
 
+@kopf.index(**STJ)
+def checkpoint_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str] | None:
+    """(namespace, source job) -> the jobs that take their checkpoint from it."""
+    source = (spec.get("checkpoint") or {}).get("fromJob")
+    return {(namespace, source): name} if source else None
+
+
+@kopf.on.event(**STJ, when=lambda status, **_: status.get("phase") in ("Succeeded", "Failed"))
+def job_finished(namespace: str, name: str, checkpoint_users: kopf.Index, **_: Any) -> None:
+    users = checkpoint_users.get((namespace, name))
+    if users:
+        _reconciler().source_finished(namespace, list(users))
+
+
 @kopf.on.event("batch", "v1", "jobs", labels={C.LABEL_PARENT_UID: kopf.PRESENT})
 def child_job_changed(body: kopf.Body, **_: Any) -> None:
     labels = body["metadata"]["labels"]

@@ -139,8 +139,9 @@ def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any]
     checkpoint, inherited = None, {}
     if spec.get("checkpoint"):
         checkpoint, inherited = source_checkpoint({**spec, "mode": mode, "output": {"claim": output_claim}}, source)
-        checkpoint = CheckpointMount(checkpoint.claim or output_claim, checkpoint.sub_path, checkpoint.file,
-                                     checkpoint.flag)
+        # A source that named no claim wrote to the operator's default claim, not necessarily to ours.
+        checkpoint = CheckpointMount(checkpoint.claim or config.output_claim or output_claim, checkpoint.sub_path,
+                                     checkpoint.file, checkpoint.flag)
     # A run that loads a whole model learns with its hparams (seqmodel.run inherits them), so its name does
     # too: predictions of a model are the next version of that model's name. Encoder init takes its own.
     named_by = {**inherited, **hparams} if checkpoint and checkpoint.flag != "load_encoder_from_checkpoint" else hparams

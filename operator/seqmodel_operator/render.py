@@ -186,11 +186,23 @@ def render_job(plan: Plan, replicate: Replicate, config: Config) -> dict[str, An
     ctx = context(plan, replicate, config)
     try:
         text = environment(config).get_template(JOB_TEMPLATE).render(**ctx)
-        job = yaml.safe_load(text)
+        job = _join_surrogates(yaml.safe_load(text))
     except (jinja2.TemplateError, yaml.YAMLError) as err:
         raise RenderError(f"template {JOB_TEMPLATE}: {type(err).__name__}: {err}".splitlines()[0]) from None
     check_job(job, ctx)
     return job
+
+
+def _join_surrogates(value: Any) -> Any:
+    """Characters beyond U+FFFF back in one piece: `tojson` (ensure_ascii, so that line separators stay
+    escaped) writes them as JSON surrogate pairs, which PyYAML reads as two lone surrogates."""
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    if isinstance(value, dict):
+        return {_join_surrogates(k): _join_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_join_surrogates(v) for v in value]
+    return value
 
 
 def _fail(what: str) -> None:

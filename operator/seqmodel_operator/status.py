@@ -39,8 +39,8 @@ def job_phase(job: Mapping[str, Any]) -> str:
         return "Failed"
     if (job.get("spec") or {}).get("suspend") and not status.get("active"):
         return "Suspended"
-    if status.get("active") or status.get("startTime") and (status.get("failed") or status.get("succeeded")):
-        return "Running"
+    if status.get("ready"):
+        return "Running"  # a pod is up; before that it is scheduling, pulling or staging data
     return "Pending"
 
 
@@ -81,6 +81,19 @@ def pod_failure(pod: Mapping[str, Any]) -> tuple[str, int | None] | None:
     pod_status = pod.get("status") or {}
     if pod_status.get("phase") == "Failed" and pod_status.get("reason"):
         return f"pod {pod_status['reason']}: {pod_status.get('message', '')}"[:MESSAGE_MAX], None
+    return None
+
+
+def pod_waiting(pod: Mapping[str, Any]) -> str | None:
+    """Why a pod is not running yet, when Kubernetes says (unschedulable, image pull, bad config)."""
+    status = pod.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f"pod {pod['metadata']['name']} cannot be scheduled: {cond.get('message', '')}"[:MESSAGE_MAX]
+    for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (c.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") not in (None, "PodInitializing", "ContainerCreating"):
+            return f"container {c.get('name')}: {waiting['reason']}: {waiting.get('message', '')}"[:MESSAGE_MAX]
     return None
 
 
@@ -137,6 +150,10 @@ def replicate_entries(previous: Iterable[Mapping[str, Any]], jobs: Iterable[Mapp
                 entry["message"], code = job_failure(job, pods_of(meta["name"]))
                 if code == C.EXIT_VERSION_TAKEN:
                     taken.add(index)
+        elif entry["phase"] == "Pending" and (job.get("status") or {}).get("active"):
+            why = next(filter(None, map(pod_waiting, pods_of(meta["name"]))), None)
+            if why:
+                entry["message"] = why
         elif entry["phase"] == "Succeeded":
             if same_run and "metrics" in prev:
                 entry.update({k: prev[k] for k in ("metrics", "predictions") if k in prev})
@@ -197,10 +214,11 @@ def compute(body: Mapping[str, Any], canonical: str, jobs: list[Mapping[str, Any
     conditions = set_condition(conditions, C.COND_READY, "True" if created else "False",
                                "JobsCreated" if created else "CreatingJobs",
                                f"{len(entries)} of {replicates} child Jobs exist", generation, now)
-    message = next((f"replicate {e['index']}: {e['message']}" for e in entries
-                    if e.get("phase") == "Failed" and e.get("message")), "")
+    # Why it failed, or else why a replicate is not running yet (unschedulable, image pull, ...).
+    message = next((f"replicate {e['index']}: {e['message']}" for e in sorted(entries, key=lambda e: e["phase"] != "Failed")
+                    if e.get("phase") in ("Failed", "Pending") and e.get("message")), "")
     succeeded = {"Succeeded": ("True", "Succeeded", f"all {replicates} replicate(s) succeeded"),
-                 "Failed": ("False", "Failed", message)}.get(phase, ("Unknown", phase, f"{phase.lower()}"))
+                 "Failed": ("False", "Failed", message)}.get(phase, ("Unknown", phase, message or phase.lower()))
     conditions = set_condition(conditions, C.COND_SUCCEEDED, *succeeded, generation, now)
     conditions = set_condition(conditions, C.COND_SUSPENDED, "True" if phase == "Suspended" else "False",
                                "SuspendedByUser" if phase == "Suspended" else "NotSuspended",

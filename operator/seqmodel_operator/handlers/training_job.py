@@ -11,7 +11,7 @@ No finalizer is added: deletion cascades to the Jobs through ownerReferences, op
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import kopf
 
@@ -24,9 +24,12 @@ from seqmodel_operator.render import RenderError, Replicate, render_job
 from seqmodel_operator.settings import Config
 
 STATUS_RETRIES = 10
-WAIT_DELAY = 5.0  # seconds between checks of a checkpoint source that has not finished
 
 log = logging.getLogger(__name__)
+
+
+class Waiting(Exception):
+    """The job waits for its checkpoint source; nothing to retry until that source changes."""
 
 
 class Reconciler:
@@ -42,6 +45,8 @@ class Reconciler:
             return  # a finished run is a record; nothing to create or suspend
         try:
             plan = self.plan(body)
+        except Waiting:
+            return
         except SpecError as err:
             self.fail(ns, name, meta["uid"], "InvalidSpec", str(err))
             raise kopf.PermanentError(str(err)) from None
@@ -59,7 +64,7 @@ class Reconciler:
         self.sync(ns, name, meta["uid"], plan.canonical)
 
     def plan(self, body: Mapping[str, Any]) -> Plan:
-        """The job's plan; waits (TemporaryError) while its checkpoint source has not succeeded."""
+        """The job's plan; raises Waiting (after saying so in status) until its checkpoint source succeeded."""
         meta, spec = body["metadata"], body.get("spec") or {}
         source_name = (spec.get("checkpoint") or {}).get("fromJob")
         if not source_name:
@@ -71,9 +76,11 @@ class Reconciler:
         if phase != "Succeeded":
             why = f"job {source_name} does not exist yet" if source is None else f"job {source_name} is {phase or 'Pending'}"
             self.wait(body, f"waiting for spec.checkpoint.fromJob: {why}")
+            raise Waiting(why)
         return make_plan(body, self.config, source)
 
     def wait(self, body: Mapping[str, Any], message: str) -> None:
+        """Say in status what the job waits for; `source_finished` runs it again when that changes."""
         meta = body["metadata"]
         old = body.get("status") or {}
         generation = int(meta.get("generation", 1))
@@ -83,7 +90,6 @@ class Reconciler:
             self.kube.patch_training_job_status(meta["namespace"], meta["name"], {
                 "phase": "Pending", "conditions": conditions, "observedGeneration": generation},
                 meta["resourceVersion"])
-        raise kopf.TemporaryError(message, delay=WAIT_DELAY)
 
     def apply_suspend(self, plan: Plan, jobs: Any) -> None:
         """spec.suspend to every unfinished child Job. With a Kueue queue, only suspending is ours:
@@ -94,6 +100,13 @@ class Reconciler:
                 continue
             if want or not plan.spec.get("queueName"):
                 self.kube.set_job_suspend(plan.namespace, job["metadata"]["name"], want)
+
+    def source_finished(self, ns: str, dependents: Iterable[str]) -> None:
+        """A job other jobs take their checkpoint from has finished: run the ones waiting for it."""
+        for name in dependents:
+            body = self.kube.get_training_job(ns, name)
+            if body is not None:
+                self.ensure(body)
 
     # --- child Jobs -> status -----------------------------------------------------------------
     def sync(self, ns: str, name: str, uid: str, canonical: str | None = None) -> None:
