@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqmodel.job.pod", description=__doc__.split("\n\n")[0])
     steps = parser.add_subparsers(dest="step", required=True)
     stage = steps.add_parser("stage", help="claim the output directory and copy data to scratch")
-    stage.add_argument("--data", type=Path, required=True, metavar="DIR", help="mount of the data volume")
+    stage.add_argument("--data", type=Path, metavar="DIR",
+                       help="mount of the data volume (none: nothing to stage, the data is in the image or elsewhere)")
     stage.add_argument("--scratch", type=Path, required=True, metavar="DIR", help="mount of the pod's scratch volume")
     stage.add_argument("--output", type=Path, required=True, metavar="DIR", help="the run's version directory")
     stage.add_argument("--owner", required=True, metavar="ID", help="ID of the run (the same across its retries)")
@@ -182,7 +183,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if rest:
                 parser.error(f"unrecognized arguments: {' '.join(rest)}")
             claim_output(ns.output, ns.owner)
-            stage_data(ns.data, ns.scratch, ns.types, ns.source)
+            if ns.data is not None:
+                stage_data(ns.data, ns.scratch, ns.types, ns.source)
             return 0
     except UserError as err:
         error = run.one_line(err)

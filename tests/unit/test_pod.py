@@ -51,6 +51,14 @@ def test_stage_copies_every_type_when_none_is_given(volumes: dict[str, Path]) ->
     assert (volumes["scratch"] / "data" / "labels" / "peaks.bed").read_text() == "chr1\t0\t4\n"
 
 
+def test_without_a_data_volume_stage_only_claims_the_output_dir(volumes: dict[str, Path]) -> None:
+    """A job without spec.data (data in the image, or absolute paths) still gets its version claimed."""
+    assert pod.main(["stage", f"--scratch={volumes['scratch']}", f"--output={volumes['output']}",
+                     "--owner=run-a"]) == 0
+    assert (volumes["output"] / OWNER_FILE).read_text().strip() == "run-a"
+    assert not (volumes["scratch"] / "data").exists()
+
+
 def test_a_retry_of_the_same_run_stages_again(volumes: dict[str, Path]) -> None:
     assert stage(volumes, "run-a") == 0
     (volumes["output"] / "hparams.yaml").write_text("written by the first attempt\n")
