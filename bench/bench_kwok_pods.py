@@ -8,23 +8,15 @@ Set SEQMODEL_BENCH_KUBECONFIG to use a running local cluster instead of starting
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "hack"))
+from kubernetes import client, watch
 
-from kubernetes import client, config, watch  # noqa: E402
-
-from bench.report import write_section  # noqa: E402
-from localcluster.bootstrap import default_sa_exists  # noqa: E402
-from localcluster.control import Options, down, up  # noqa: E402
-from localcluster.layout import Layout  # noqa: E402
+from bench.cluster import Options, admin_client, bench_cluster, new_namespace
+from bench.report import write_section
 
 PODS = 1000
 CLIENT_THREADS = 8
@@ -80,13 +72,7 @@ class Tracker(threading.Thread):
 
 def measure(api: client.ApiClient) -> dict[str, float]:
     core = client.CoreV1Api(api)
-    ns = f"bench-kwok-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": ns}})
-    deadline = time.monotonic() + 60
-    while not default_sa_exists(api, ns):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"bench kwok_pods: no ServiceAccount {ns}/default after 60 s")
-        time.sleep(0.2)
+    ns = new_namespace(api, "bench-kwok")
     t0 = time.monotonic()
     tracker = Tracker(core, ns, t0)
     tracker.start()
@@ -105,23 +91,13 @@ def measure(api: client.ApiClient) -> dict[str, float]:
 
 
 def main() -> None:
-    kubeconfig = os.environ.get("SEQMODEL_BENCH_KUBECONFIG")
-    lay = Layout(REPO / ".cluster" / "bench")
-    start_s = None
-    if not kubeconfig:
-        down(lay, say=lambda _: None)
-        start_s = up(lay, Options(kwok_nodes=KWOK_NODES), say=lambda m: print(f"bench: {m}", file=sys.stderr))
-        kubeconfig = str(lay.kubeconfig)
-    conf = client.Configuration()
-    config.load_kube_config(config_file=kubeconfig, client_configuration=conf)
-    conf.connection_pool_maxsize = CLIENT_THREADS * 2  # one pooled connection per client thread
-    api = client.ApiClient(conf)
-    try:
-        t = measure(api)
-    finally:
-        api.close()
-        if start_s is not None:
-            down(lay, say=lambda _: None)
+    with bench_cluster(Options(kwok_nodes=KWOK_NODES)) as cluster:
+        api = admin_client(cluster.kubeconfig, CLIENT_THREADS)
+        try:
+            t = measure(api)
+        finally:
+            api.close()
+    start_s = cluster.start_s
     rows = [
         ("create 1,000 pod objects (baseline; 8 client threads)", t["created"], PODS / t["created"]),
         ("all 1,000 scheduled (bound to a kwok node)", t["scheduled"], PODS / t["scheduled"]),

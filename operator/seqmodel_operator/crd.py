@@ -119,7 +119,8 @@ def job_spec_schema() -> dict[str, Any]:
         for f in IMMUTABLE_SPEC_FIELDS
     ] + [{"rule": "self.mode != 'test' || has(self.checkpoint)",
           "message": "spec.checkpoint is required in test mode: the model to test"},
-         {"rule": "self.mode != 'test' || !has(self.checkpoint.use) || self.checkpoint.use == 'weights'",
+         {"rule": "self.mode != 'test' || !has(self.checkpoint) || !has(self.checkpoint.use) "
+                  "|| self.checkpoint.use == 'weights'",
           "message": "spec.checkpoint.use must be weights in test mode"}]})
 
 

@@ -38,13 +38,18 @@ class TokenBucket:
             time.sleep(wait)
 
 
-def load_client() -> client.ApiClient:
-    """In-cluster credentials in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+def load_client(pool_size: int = 10) -> client.ApiClient:
+    """In-cluster credentials in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config).
+
+    `pool_size` connections are kept open: one per handler thread (Config.worker_limit), because a
+    thread that finds the pool full opens a new TLS connection for every request and throws it away."""
+    conf = client.Configuration()
     try:
-        kube_config.load_incluster_config()
+        kube_config.load_incluster_config(client_configuration=conf)
     except kube_config.ConfigException:
-        kube_config.load_kube_config()
-    return client.ApiClient()
+        kube_config.load_kube_config(client_configuration=conf)
+    conf.connection_pool_maxsize = pool_size
+    return client.ApiClient(conf)
 
 
 def is_status(err: Exception, *codes: int) -> bool:
@@ -80,14 +85,14 @@ class Kube:
                           C.JOB_PLURAL, name, body)
 
     # child Jobs and their pods
-    def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
-        """Create; False when it exists already (deterministic names make retries idempotent)."""
+    def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create; the created Job, or None when it exists already (deterministic names make retries
+        idempotent)."""
         try:
-            self._call(self.batch.create_namespaced_job, namespace, body)
-            return True
+            return self._call(self.batch.create_namespaced_job, namespace, body)
         except ApiException as err:
             if err.status == 409:
-                return False
+                return None
             raise
 
     def child_jobs(self, namespace: str, parent_uid: str) -> list[dict[str, Any]]:

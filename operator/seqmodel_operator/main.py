@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 from typing import Any
 
@@ -13,6 +15,7 @@ from seqmodel_operator.kube import Kube, TokenBucket, load_client
 from seqmodel_operator.settings import Config
 
 STJ = dict(group=C.GROUP, version=C.VERSION, plural=C.JOB_PLURAL)
+OBJECT_WORKERS = 1000  # kopf's per-object workers per resource kind (asyncio tasks, a few KiB each)
 reconciler: Reconciler | None = None
 
 
@@ -22,17 +25,22 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     config = Config.from_env()
     # Status, not annotations: no 256 KiB annotation limit, and users' annotations stay theirs.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
+    settings.persistence.diffbase_storage = DiffBaseWithFirstStatus(field="status.kopf.diffbase")
     settings.posting.level = logging.WARNING  # our Events say what happened; kopf's INFO logs would flood
     settings.posting.reporting_component = "seqmodel-operator"
-    settings.queueing.worker_limit = config.worker_limit
+    # Handlers running at once are the thread pool's size: they are all synchronous. kopf's queueing
+    # worker limit counts per-object workers instead, and each one stays for idle_timeout (5 s) after
+    # the object's last event: limited to worker_limit, a burst of new objects waited for idle workers
+    # to leave (4 objects/s with 20). Those workers are small asyncio tasks; the bound stays, higher.
     settings.execution.max_workers = config.worker_limit
+    settings.queueing.worker_limit = OBJECT_WORKERS
     settings.watching.server_timeout = config.watch_timeout
     settings.watching.client_timeout = config.watch_timeout + 10
     settings.watching.inactivity_timeout = config.watch_timeout
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
-    reconciler = Reconciler(Kube(load_client(), TokenBucket(config.api_qps, config.api_burst)), config)
+    kube = Kube(load_client(pool_size=config.worker_limit), TokenBucket(config.api_qps, config.api_burst))
+    reconciler = Reconciler(kube, config)
     logger.info("seqmodel operator configured: %s", config)
 
 
@@ -44,8 +52,42 @@ def _reconciler() -> Reconciler:
 @kopf.on.resume(**STJ)
 @kopf.on.create(**STJ)
 @kopf.on.update(**STJ, field="spec.suspend")
-def ensure(body: kopf.Body, **_: Any) -> None:
-    _reconciler().ensure(body)
+def ensure(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    def hand_over(status: dict[str, Any]) -> None:
+        patch.fns.append(functools.partial(_first_status, status))
+
+    _reconciler().ensure(body, first_status=hand_over)
+
+
+def _first_status(status: dict[str, Any], raw: dict[str, Any]) -> None:
+    """A transformation function for kopf's patch (a JSON patch with a resourceVersion test): the status
+    `ensure` computed for a new object, unless a sync has written one meanwhile (that one is newer)."""
+    current = raw.setdefault("status", {})
+    if not current.get("phase"):
+        current.update(status)
+
+
+class DiffBaseWithFirstStatus(kopf.StatusDiffBaseStorage):
+    """kopf's last-handled configuration in status.kopf.diffbase. After `ensure` handed over a new
+    object's first status (a transformation function), it goes into the same JSON patch instead of a
+    merge patch of its own: one status write instead of two for every new object. Otherwise it is kopf's
+    usual merge patch."""
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        if not patch.fns:
+            super().store(body=body, patch=patch, essence=essence)
+            return
+        scratch = kopf.Patch()
+        super().store(body=body, patch=scratch, essence=essence)
+        patch.fns.append(functools.partial(_merge, copy.deepcopy(dict(scratch))))
+
+
+def _merge(src: dict[str, Any], dst: dict[str, Any]) -> None:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _merge(value, dst[key])
+        else:
+            dst[key] = value
 
 
 @kopf.index(**STJ)
@@ -63,6 +105,5 @@ def job_finished(namespace: str, name: str, checkpoint_users: kopf.Index, **_: A
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={C.LABEL_PARENT_UID: kopf.PRESENT})
-def child_job_changed(body: kopf.Body, **_: Any) -> None:
-    labels = body["metadata"]["labels"]
-    _reconciler().sync(body["metadata"]["namespace"], labels[C.LABEL_PARENT], labels[C.LABEL_PARENT_UID])
+def child_job_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _reconciler().job_changed(body, deleted=type == "DELETED")

@@ -40,7 +40,8 @@ class Config:
     templates_dir: str | None = None
     """Directory (a mounted ConfigMap) whose templates override the packaged ones, file by file."""
     worker_limit: int = 20
-    """Handlers running at once (kopf's worker limit): bounds memory and API load during bursts."""
+    """Handlers running at once (kopf's thread pool, and the API client's connections): bounds memory
+    and API load during bursts."""
     api_qps: float = 50.0
     """API requests per second from the handlers (token bucket); 0 disables the limit."""
     api_burst: int = 100

@@ -41,7 +41,26 @@ def job_phase(job: Mapping[str, Any]) -> str:
         return "Suspended"
     if status.get("ready"):
         return "Running"  # a pod is up; before that it is scheduling, pulling or staging data
+    if _true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget"):
+        # The pod has ended (ready is 0) but Complete/Failed come only once the Job controller has
+        # counted it (status.uncountedTerminatedPods): still Running, not back to Pending.
+        return "Running"
     return "Pending"
+
+
+def job_finishing(job: Mapping[str, Any]) -> bool:
+    """The Job controller has decided the outcome (SuccessCriteriaMet, FailureTarget) but not written it
+    yet: Complete or Failed follows once it has counted the pods."""
+    return (bool(_true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget"))
+            and job_phase(job) not in TERMINAL)
+
+
+def job_signature(job: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What of a child Job the parent's status depends on; events that leave it unchanged (the Job
+    controller's uncounted-pod and terminating bookkeeping) need no sync."""
+    status = job.get("status") or {}
+    return (job_phase(job), status.get("active", 0), status.get("ready", 0), status.get("failed", 0),
+            status.get("succeeded", 0))
 
 
 def _terminated(pod: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:

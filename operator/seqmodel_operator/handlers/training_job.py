@@ -1,17 +1,23 @@
 """SeqTrainingJob reconciliation: make the child Jobs exist as the spec says, and mirror them in status.
 
-`ensure` runs on create, on operator start (resume) and when spec.suspend changes; `sync` runs on every
-child Job event. Both are idempotent and read the current state from the API, so any interleaving (two
-workers, a restart half-way) converges: child names are deterministic (a second create meets 409),
-versions come from `versions.allocate` (the same owner always gets the same version), and status
-writes carry the resourceVersion they were computed from (a stale write fails with 409 and is redone).
-No finalizer is added: deletion cascades to the Jobs through ownerReferences, operator running or not.
+`ensure` runs on create, on operator start (resume) and when spec.suspend changes; `sync` runs on each
+child Job event that changes what the status shows (`job_changed`). Both are idempotent and read the
+current state from the API, so any interleaving (two workers, a restart half-way) converges: child names
+are deterministic (a second create meets 409), versions come from `versions.allocate` (the same owner
+always gets the same version), and status writes carry the resourceVersion they were computed from (a
+stale write fails with 409 and is redone). No finalizer is added: deletion cascades to the Jobs through
+ownerReferences, operator running or not.
+
+Writes per job are few on purpose (BENCHMARKS.md, `bench operator`): a new object's first status is handed
+to kopf, which writes it in one request with its own bookkeeping, and Job events that change nothing the
+status shows (the Job controller's counters) cause no reads or writes at all.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+import threading
+from typing import Any, Callable, Iterable, Mapping
 
 import kopf
 
@@ -35,9 +41,17 @@ class Waiting(Exception):
 class Reconciler:
     def __init__(self, kube: Kube, config: Config) -> None:
         self.kube, self.config = kube, config
+        # Unfinished child Job's UID -> its st.job_signature when its last sync succeeded. kopf handles
+        # one event of an object at a time, so only `ensure` seeding an entry can run beside it.
+        self.synced: dict[str, tuple[Any, ...]] = {}
+        self.synced_lock = threading.Lock()
 
     # --- spec -> child Jobs -------------------------------------------------------------------
-    def ensure(self, body: Mapping[str, Any]) -> None:
+    def ensure(self, body: Mapping[str, Any], first_status: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Create the missing child Jobs, apply spec.suspend, and bring the status up to date.
+
+        `first_status`, when given, takes the status of an object that has none yet instead of it being
+        written here: kopf then writes it together with its own bookkeeping in one request."""
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
         old = body.get("status") or {}
@@ -56,11 +70,29 @@ class Reconciler:
         except RenderError as err:
             self.fail(ns, name, meta["uid"], "RenderFailed", str(err))
             raise kopf.PermanentError(str(err)) from None
-        existing = {j["metadata"]["name"]: j for j in self.kube.child_jobs(ns, plan.uid)}
+        # Nothing written yet, not even kopf's progress of an earlier attempt: no child can exist, unless
+        # another worker raced us, and then a create meets 409 and we list them after all.
+        fresh = not body.get("status")
+        existing = {} if fresh else {j["metadata"]["name"]: j for j in self.kube.child_jobs(ns, plan.uid)}
+        children, complete = list(existing.values()), True
         for job in jobs:
             if job["metadata"]["name"] not in existing:
-                self.kube.create_job(ns, job)
+                created = self.kube.create_job(ns, job)
+                if created is None:
+                    complete = False  # it exists already: we do not have it
+                else:
+                    children.append(created)
+                    self.seed(created)
+        if not complete:
+            existing = {j["metadata"]["name"]: j for j in self.kube.child_jobs(ns, plan.uid)}
         self.apply_suspend(plan, existing.values())
+        if first_status is not None and complete and not old.get("phase"):
+            new, taken = st.compute(body, plan.canonical, children, lambda job: self.kube.job_pods(ns, job),
+                                    st.now_iso())
+            if not taken:
+                first_status({k: v for k, v in new.items() if v is not None})
+                self.announce(body, old, new)
+                return
         self.sync(ns, name, meta["uid"], plan.canonical)
 
     def plan(self, body: Mapping[str, Any]) -> Plan:
@@ -105,10 +137,40 @@ class Reconciler:
         """A job other jobs take their checkpoint from has finished: run the ones waiting for it."""
         for name in dependents:
             body = self.kube.get_training_job(ns, name)
-            if body is not None:
+            if body is None:
+                continue
+            try:
                 self.ensure(body)
+            except kopf.PermanentError:
+                continue  # ensure has marked that one Failed; the others still run
 
     # --- child Jobs -> status -----------------------------------------------------------------
+    def seed(self, job: Mapping[str, Any]) -> None:
+        """A Job just created by `ensure`, whose parent's status is written with it: its ADDED event
+        has nothing to add."""
+        with self.synced_lock:
+            self.synced[job["metadata"]["uid"]] = st.job_signature(job)
+
+    def job_changed(self, job: Mapping[str, Any], deleted: bool = False) -> None:
+        """A child Job's event: sync its parent unless nothing the status shows changed since the
+        last sync this Job caused (the Job controller also writes counters the status ignores)."""
+        meta = job["metadata"]
+        if not deleted and st.job_finishing(job):
+            return  # Complete or Failed follows in a moment; one status write then, not two
+        signature = None if deleted else st.job_signature(job)
+        with self.synced_lock:
+            if deleted:
+                self.synced.pop(meta["uid"], None)
+            elif self.synced.get(meta["uid"]) == signature:
+                return
+        self.sync(meta["namespace"], meta["labels"][C.LABEL_PARENT], meta["labels"][C.LABEL_PARENT_UID])
+        if signature is not None:
+            with self.synced_lock:
+                if signature[0] in st.TERMINAL:
+                    self.synced.pop(meta["uid"], None)  # finished: few events follow, keep no memory for it
+                else:
+                    self.synced[meta["uid"]] = signature
+
     def sync(self, ns: str, name: str, uid: str, canonical: str | None = None) -> None:
         """Recompute the status from the children and write it when it changed (retrying on conflicts)."""
         for _ in range(STATUS_RETRIES):
