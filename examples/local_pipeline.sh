@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 ROOT=${DEMO_ROOT:-out/demo}
+unset SEQMODEL_DATA_ROOT  # the repository's data/ is the data root
 
 next_version() {  # $ROOT/<canonical name of the args>/version_<n>, allocated race-free
   "$PY" -m seqmodel.job.layout "$ROOT" "$@"
@@ -18,10 +19,9 @@ show() {  # the output paths and the final metrics of a run
 print("\n".join(f"   {k} = {v:.4f}" for k, v in sorted(m.items()) if v is not None))' "$2/metrics.json"
 }
 
-model=(--d_model=64 --n_layers=2 --n_heads=4 --d_ff=128 --dropout=0.0 --seq_len=200 --batch_size=32
-       --accelerator=cpu --log_every_n_steps=20)
-labels=(--train_intervals=data/genome/train.labels.bed --valid_intervals=data/genome/valid.labels.bed
-        --test_intervals=data/genome/test.labels.bed)
+# Dataset paths resolve against data_root (default data/): the defaults are the sample genome in data/genome/.
+model=(--config=model/small --seq_len=200 --batch_size=32 --accelerator=cpu --log_every_n_steps=20)
+labels=(--config=task/finetune)  # the preset: task=finetune and the labelled intervals in data/genome/
 
 pretraining=("${model[@]}" --lr=2e-3 --warmup_steps=50)
 pretrain=$(next_version "${pretraining[@]}")
@@ -29,9 +29,9 @@ pretrain=$(next_version "${pretraining[@]}")
   --default_root_dir="$pretrain"
 show "pretraining (masked accuracy vs the base-frequency baseline)" "$pretrain"
 
-finetuning=(--task=finetune "${model[@]}" --lr=2e-3 --warmup_steps=20)
+finetuning=("${labels[@]}" "${model[@]}" --lr=2e-3 --warmup_steps=20)
 finetune=$(next_version "${finetuning[@]}")
-"$PY" -m seqmodel.run "${finetuning[@]}" "${labels[@]}" --max_steps=200 --val_check_interval=100 \
+"$PY" -m seqmodel.run "${finetuning[@]}" --max_steps=200 --val_check_interval=100 \
   --load_encoder_from_checkpoint="$pretrain/checkpoints/last.ckpt" --default_root_dir="$finetune"
 show "fine-tuning from the pretrained encoder (per-label AUROC)" "$finetune"
 

@@ -5,9 +5,10 @@ full hparams (Lightning's `hyper_parameters`). Loading reads the stamp first:
 - same major, same or older minor: loaded, after the migrations from its minor up to ours ran in order
   (each one renames hparams or moves keys exactly as that minor release changed them);
 - another major, or a newer minor than this code: refused with one line naming both versions.
-The build number never matters for loading. Hence the rule for releases: a change to hparams or to
-what checkpoints hold bumps the minor and adds a migration below; a change that cannot be migrated
-bumps the major.
+The build number never matters for loading (`seqmodel.migrations`, which saved run configs share). Hence
+the rule for releases: a change to hparams or to what checkpoints hold bumps the minor and adds a
+migration below (hparam changes in `seqmodel.migrations`); a change that cannot be migrated bumps the
+major.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Callable, Optional
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from seqmodel import VERSION
+from seqmodel import VERSION, migrations
 from seqmodel.atomic import atomic_open
 from seqmodel.errors import UserError
 
@@ -53,29 +54,32 @@ def label_names_of(ckpt: dict[str, Any]) -> Optional[list[str]]:
     return ckpt[STAMP_KEY]["label_names"]
 
 
-def _major_minor(version: str) -> tuple[int, int]:
-    major, minor, _build = (int(part) for part in version.split("."))
-    return major, minor
+def _hparams(ckpt: dict[str, Any]) -> dict[str, Any]:
+    return ckpt.setdefault("hyper_parameters", {})
 
 
 def _from_1_0(ckpt: dict[str, Any]) -> None:
     """1.0 -> 1.1: the stamp moved from `seqmodel_version` into `seqmodel` (beside the label names, which
-    1.0 did not record); hparam `pos_encoding` became `positional_encoding`; hparam `conv_kernel` is new
-    and 0 (no convolution) is what 1.0 encoders were."""
+    1.0 did not record); the hparams changed as `seqmodel.migrations` says."""
     ckpt[STAMP_KEY] = {"version": ckpt.pop("seqmodel_version"), "label_names": None}
-    hparams = ckpt.setdefault("hyper_parameters", {})
-    if "pos_encoding" in hparams:
-        hparams["positional_encoding"] = hparams.pop("pos_encoding")
-    hparams["conv_kernel"] = 0
+    migrations.HPARAM_MIGRATIONS[0](_hparams(ckpt))
 
 
 def _from_1_1(ckpt: dict[str, Any]) -> None:
     """1.1 -> 1.2: nothing moves. 1.2 checkpoints also hold the training loader's place in its epoch, which
     1.1 code cannot load; a 1.1 checkpoint has none, so resuming it starts its epoch over, as 1.1 did."""
+    migrations.HPARAM_MIGRATIONS[1](_hparams(ckpt))
+
+
+def _from_1_2(ckpt: dict[str, Any]) -> None:
+    """1.2 -> 1.3: hparams gain `data_root` (`.`: 1.2 read dataset paths from the working directory) and the
+    component slots, whose defaults are the built-ins 1.2 had. 1.3 checkpoints may name custom components,
+    which 1.2 code would silently replace by the built-ins: it refuses them as a newer minor."""
+    migrations.HPARAM_MIGRATIONS[2](_hparams(ckpt))
 
 
 # Migration from minor m to m + 1, keyed by m, for the current major.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0, 1: _from_1_1}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0, 1: _from_1_1, 2: _from_1_2}
 
 
 def stamped_version(ckpt: Any) -> Optional[str]:
@@ -92,16 +96,8 @@ def migrate(ckpt: dict[str, Any], source: str) -> dict[str, Any]:
     version = stamped_version(ckpt)
     if version is None:
         raise CheckpointError(f"{source}: not a seqmodel checkpoint (no version stamp)")
-    major, minor = _major_minor(version)
-    our_major, our_minor = _major_minor(VERSION)
-    if major != our_major:
-        raise CheckpointError(
-            f"{source}: checkpoint is from seqmodel {version} (major {major}); this is seqmodel {VERSION} "
-            f"(major {our_major}), which cannot load it: use seqmodel {major}.x"
-        )
-    if minor > our_minor:
-        raise CheckpointError(f"{source}: checkpoint is from newer seqmodel {version}; upgrade seqmodel (this is {VERSION})")
-    for step in range(minor, our_minor):
+    minor = migrations.check(version, source, "checkpoint", CheckpointError)
+    for step in range(minor, migrations.major_minor(VERSION)[1]):
         MIGRATIONS[step](ckpt)
     ckpt[STAMP_KEY]["version"] = VERSION
     return ckpt

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import importlib
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
@@ -36,6 +37,15 @@ _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 _SAFE_CHARS = "._-+"
 _MAX_NAME_CHARS = 200  # a path component must stay under 255 bytes
 DIGEST_CHARS = 10
+# A component given by its qualified path, `package.module:Class` (see seqmodel.components). RE2-compatible:
+# the CRD schema uses it as a pattern.
+QUALIFIED_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
+_QUALIFIED_RE = re.compile(QUALIFIED_PATH)
+
+
+def is_qualified_path(value: object) -> bool:
+    """Whether `value` has the form `package.module:Class`."""
+    return isinstance(value, str) and _QUALIFIED_RE.fullmatch(value) is not None
 
 
 class HparamError(UserError, ValueError):
@@ -44,7 +54,11 @@ class HparamError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class Hparam:
-    """One hyperparameter. `short` is its name inside canonical run names."""
+    """One hyperparameter. `short` is its name inside canonical run names.
+
+    `builtins` makes it a component slot (see seqmodel.components): its value is one of those built-in
+    names or the qualified path `package.module:Class` of a class to import at run time.
+    """
 
     name: str
     default: Any
@@ -56,6 +70,7 @@ class Hparam:
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    builtins: tuple[str, ...] | None = None
     owner: str = ""
 
     def __post_init__(self) -> None:
@@ -63,6 +78,8 @@ class Hparam:
             raise TypeError(f"hparam {self.name!r}: unsupported type {self.type!r}")
         if self.default is None and not self.nullable:
             raise TypeError(f"hparam {self.name!r}: default None needs nullable=True")
+        if self.builtins is not None and (self.type is not str or self.choices is not None):
+            raise TypeError(f"hparam {self.name!r}: a component slot is a str without choices")
         if self.default is not None:
             object.__setattr__(self, "default", self.convert(self.default))
 
@@ -83,6 +100,11 @@ class Hparam:
         if self.choices is not None and out not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise HparamError(f"hparam '{self.name}' must be one of: {allowed}; got {value!r}")
+        if self.builtins is not None and out not in self.builtins and not is_qualified_path(out):
+            allowed = ", ".join(self.builtins)
+            raise HparamError(
+                f"hparam '{self.name}' must be one of: {allowed}, or a class as package.module:Class; got {value!r}"
+            )
         if self.minimum is not None and out < self.minimum:
             raise HparamError(f"hparam '{self.name}' must be >= {self.minimum}; got {value!r}")
         if self.maximum is not None and out > self.maximum:
@@ -98,6 +120,9 @@ class Hparam:
             schema["nullable"] = True
         if self.choices is not None:
             schema["enum"] = list(self.choices)
+        if self.builtins is not None:
+            names = "|".join(re.escape(name) for name in self.builtins)
+            schema["pattern"] = f"^(?:{names}|{QUALIFIED_PATH})$"
         if self.minimum is not None:
             schema["minimum"] = self.minimum
         if self.maximum is not None:
@@ -327,5 +352,16 @@ def digest(text: str, chars: int = DIGEST_CHARS) -> str:
 
 @lru_cache(maxsize=1)
 def registry() -> Hparams:
-    """The built-in registry: every component shipped with seqmodel."""
+    """The built-in registry: every component shipped with seqmodel (what the operator's CRD holds)."""
     return Hparams.from_modules(BUILTIN_GROUP_MODULES)
+
+
+def registry_for(choices: Mapping[str, Any]) -> Hparams:
+    """The registry of a run whose component slots (`dataset`, `encoder`, `head`, `task`, `loss`) hold
+    `choices` (other keys are ignored; a missing slot is its default): the built-in registry plus the
+    `HPARAMS` of every custom component chosen. Imports those components' modules (which may import
+    torch); this module itself stays torch-free. Errors are one-line `HparamError`s naming the slot."""
+    from seqmodel.components import component_groups  # torch-free; imports only custom components
+
+    groups = component_groups(choices)
+    return registry().with_groups(groups) if groups else registry()

@@ -3,53 +3,65 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from seqmodel import checkpoint
-from seqmodel.dataset.datamodule import SeqDataModule
+from seqmodel.components import SLOTS, group_owner, load_class
+from seqmodel.dataset.base import DataModuleBase
 from seqmodel.errors import UserError
-from seqmodel.hparam import registry
+from seqmodel.hparam import Hparams, registry_for
 from seqmodel.outputs import is_global_zero, prepare_output_dir, scalars, write_hparams, write_json
 from seqmodel.task.base import SeqTask
-from seqmodel.task.factory import build_task
 from seqmodel.task.predictions import PredictionWriter
 from seqmodel.trainer import build_trainer
 
 
-def _inherit(hparams: dict[str, Any], source: Mapping[str, Any], names: Sequence[str], explicit: set[str],
-             where: str) -> dict[str, Any]:
-    """`hparams` with `names` taken from a checkpoint's hparams, except those given explicitly."""
-    taken = {name: source[name] for name in names if name in source and name not in explicit}
-    return registry().parse_dict({**hparams, **taken}, where=where)
+Preloaded = Mapping[str, tuple[Path, dict[str, Any]]]
 
 
-def resolve(hparams: dict[str, Any], explicit: set[str], out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Final hparams and the checkpoints the run starts from ({flag name: (path, migrated checkpoint)}).
+def inherited_names(reg: Hparams, flag: str, hparams: Mapping[str, Any]) -> list[str]:
+    """The hparams a run takes from the checkpoint it starts from: the tracked ones, or for an encoder
+    only the model's (the built-in `model` group with the `encoder` slot, and the encoder's own)."""
+    if flag == "load_encoder_from_checkpoint":
+        owners = {"model", group_owner("encoder", hparams["encoder"])}
+        return [hp.name for group in reg.groups if group.owner in owners for hp in group.hparams]
+    return [hp.name for hp in reg if hp.tracked]
+
+
+def resolve(hparams: dict[str, Any], explicit: set[str], out: Path, reg: Hparams | None = None,
+            preloaded: Preloaded | None = None) -> tuple[dict[str, Any], dict[str, Any], Hparams]:
+    """Final hparams, the checkpoints the run starts from ({flag name: (path, migrated checkpoint)}) and
+    the registry of its components.
 
     A run that resumes or loads weights learns with the checkpoint's tracked hparams (its model must
-    fit them); a run that loads only an encoder takes the model hparams. Explicit values win, so a
-    mismatch is the user's choice and fails loudly at load time.
+    fit them), components included; a run that loads only an encoder takes the model hparams. Explicit
+    values win, so a mismatch is the user's choice and fails loudly at load time.
     """
+    reg = reg or registry_for(hparams)
     flags = [f for f in ("resume_from_checkpoint", "load_checkpoint_path", "load_encoder_from_checkpoint") if hparams[f]]
     if len(flags) > 1:
         raise UserError(f"--{flags[0]} and --{flags[1]} exclude each other: a run starts from one checkpoint")
     if hparams["mode"] == "test" and flags != ["load_checkpoint_path"]:
         raise UserError("--mode=test needs --load_checkpoint_path=<checkpoint of the model to test>")
     if not flags:
-        return hparams, {}
+        return hparams, {}, reg
     flag = flags[0]
     path = checkpoint.resolve_resume(hparams[flag], out) if flag == "resume_from_checkpoint" else Path(hparams[flag])
-    ckpt = checkpoint.read(path)
-    reg = registry()
-    if flag == "load_encoder_from_checkpoint":
-        names = [hp.name for group in reg.groups if group.owner == "model" for hp in group.hparams]
-    else:
-        names = [hp.name for hp in reg if hp.tracked]
-    hparams = _inherit(hparams, checkpoint.hparams_of(ckpt), names, explicit, where=f"{path}: ")
-    return hparams, {flag: (path, ckpt)}
+    path, ckpt = (preloaded or {}).get(flag) or (path, checkpoint.read(path))
+    source = checkpoint.hparams_of(ckpt)
+    where = f"{path}: "
+    # The checkpoint's components first: they decide which hparams exist (seqmodel.run chose them already).
+    slots = [s for s in SLOTS if s in inherited_names(reg, flag, hparams) and s in source and s not in explicit]
+    effective = {**hparams, **{s: source[s] for s in slots}}
+    if any(source[s] != hparams[s] for s in slots):
+        reg = registry_for(effective)
+    taken = {name: source[name] for name in inherited_names(reg, flag, effective)
+             if name in source and name not in explicit}
+    merged = {k: v for k, v in {**hparams, **taken}.items() if k in reg}
+    return reg.parse_dict(merged, where=where), {flag: (path, ckpt)}, reg
 
 
 def load_weights(task: SeqTask, flag: str, path: Path, ckpt: dict[str, Any]) -> None:
@@ -72,22 +84,32 @@ def load_weights(task: SeqTask, flag: str, path: Path, ckpt: dict[str, Any]) -> 
         raise UserError(f"{path}: weights do not fit this model ({detail})") from None
 
 
-def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any]) -> None:
-    """Train or test as hparams['mode'] says, filling `summary` (metrics, output paths) as it goes."""
+def build_datamodule(hparams: Mapping[str, Any], labelled: bool) -> DataModuleBase:
+    """The data module that hparam `dataset` names."""
+    return load_class("dataset", hparams["dataset"]).from_hparams(hparams, labelled=labelled)
+
+
+def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any], reg: Hparams | None = None,
+        preloaded: Preloaded | None = None) -> None:
+    """Train or test as hparams['mode'] says, filling `summary` (metrics, output paths) as it goes.
+
+    `reg` is the registry of the chosen components (default: made from hparams); `preloaded` holds the
+    checkpoints already read while choosing them."""
     out = Path(hparams["default_root_dir"])
-    hparams, start = resolve(hparams, explicit, out)
+    hparams, start, reg = resolve(hparams, explicit, out, reg, preloaded)
     lead = is_global_zero()  # under DDP the other ranks start once it has prepared `out`
     prepare_output_dir(out, resuming=bool(hparams["resume_from_checkpoint"]) or not lead)
-    name = registry().canonical_name(hparams)
+    name = reg.canonical_name(hparams)
     summary.update(name=name, mode=hparams["mode"])
     summary["outputs"]["dir"] = str(out)
     summary["outputs"]["hparams"] = str(write_hparams(out, hparams, name) if lead else out / "hparams.yaml")
     pl.seed_everything(hparams["seed"], workers=True, verbose=False)
 
-    datamodule = SeqDataModule(hparams)
+    task_class: type[SeqTask] = load_class("task", hparams["task"])
+    datamodule = build_datamodule(hparams, labelled=task_class.needs_labels)
     datamodule.setup("test" if hparams["mode"] == "test" else "fit")  # bad data fails before the trainer talks
-    label_names = datamodule.label_names if hparams["task"] == "finetune" else None
-    task = build_task(hparams, datamodule.alphabet, label_names)
+    label_names = datamodule.label_names if task_class.needs_labels else None
+    task = task_class.from_hparams(hparams, datamodule.alphabet, label_names)
     for flag, (path, ckpt) in start.items():
         if flag != "resume_from_checkpoint":
             load_weights(task, flag, path, ckpt)

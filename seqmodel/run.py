@@ -1,7 +1,8 @@
 """Entry point: `python -m seqmodel.run` or `python seqmodel/run.py`, hparams as `--name=value`.
 
-`--mode=train` fits a model, `--mode=test` evaluates one (`--load_checkpoint_path`) and writes
-per-window predictions. Everything goes to `--default_root_dir`, which must be empty unless resuming.
+`--config FILE` reads hparams from YAML config files and presets first (flags win; see seqmodel.config);
+`./src` goes on sys.path, so components named `package.module:Class` load from it. `--mode=train` fits a
+model, `--mode=test` evaluates one (`--load_checkpoint_path`) and writes per-window predictions. Everything goes to `--default_root_dir`, which must be empty unless resuming.
 Tracked hparams (what is learned) of a run that loads or resumes a checkpoint come from that checkpoint
 unless given on the command line; `--load_encoder_from_checkpoint` takes only the model hparams.
 User errors print one `error: ...` line and exit 2; at exit a JSON summary goes to
@@ -17,12 +18,14 @@ if __package__ in (None, ""):  # `python seqmodel/run.py`: import the package, n
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
-from typing import Any, NoReturn, Sequence
+from typing import Any, Mapping, NoReturn, Optional, Sequence
 
 from seqmodel import VERSION
+from seqmodel.config import Resolution, default_parser, registry_of, resolve
 from seqmodel.errors import UserError
-from seqmodel.hparam import registry
+from seqmodel.hparam import Hparams
 from seqmodel.outputs import write_termination_log
+from seqmodel.workspace import add_src_to_path
 
 EXIT_USER_ERROR = 2
 
@@ -31,21 +34,31 @@ def _refuse(message: str) -> NoReturn:
     raise UserError(message)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(reg: Hparams) -> argparse.ArgumentParser:
     """Every hparam as a flag; errors are one-line `UserError`s (argparse would print the usage)."""
-    parser = registry().parser(prog="seqmodel.run", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.error = _refuse
+    parser = default_parser(reg, prog="seqmodel.run", description=__doc__.split("\n\n")[0])
+    parser.error = _refuse  # type: ignore[method-assign]
     return parser
 
 
-def parse_argv(argv: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
-    """Typed hparams from `--name=value` arguments, and the names given explicitly."""
-    reg = registry()
-    namespace, rest = _parser().parse_known_args(argv)
-    if rest:
-        raise reg.unknown_error(rest[0].lstrip("-").split("=")[0])
-    explicit = {arg[2:].split("=")[0] for arg in argv if arg.startswith("--")} & set(reg.names())
-    return vars(namespace), explicit
+class _Preloaded(dict):
+    """Checkpoints read while choosing the components, kept so the run does not read them again."""
+
+    def peek(self, flag: str, value: str, root: str) -> Optional[Mapping[str, Any]]:
+        from pathlib import Path
+
+        from seqmodel import checkpoint  # torch: only for runs that start from a checkpoint
+
+        path = checkpoint.resolve_resume(value, Path(root)) if flag == "resume_from_checkpoint" else Path(value)
+        ckpt = checkpoint.read(path)
+        self[flag] = (path, ckpt)
+        return checkpoint.hparams_of(ckpt)
+
+
+def parse_argv(argv: Sequence[str], peek: Any = None) -> Resolution:
+    """Typed hparams from config files and `--name=value` arguments, the names set explicitly, and the
+    registry of the chosen components."""
+    return resolve(argv, peek=peek, parser=_parser)
 
 
 def one_line(err: BaseException) -> str:
@@ -56,15 +69,22 @@ def one_line(err: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in argv or "--help" in argv:
-        _parser().print_help()
+    add_src_to_path()
+    if "-h" in argv or "--help" in argv:  # the chosen components' hparams are listed too
+        try:
+            reg = registry_of([a for a in argv if a not in ("-h", "--help")])
+        except UserError as err:
+            print(f"error: {one_line(err)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        _parser(reg).print_help()
         return 0
     summary: dict[str, Any] = {"status": "failed", "version": VERSION, "metrics": {}, "outputs": {}}
     try:
-        hparams, explicit = parse_argv(argv)
+        preloaded = _Preloaded()
+        resolution = parse_argv(argv, peek=preloaded.peek)
         from seqmodel.pipeline import run  # torch is imported only once the arguments are valid
 
-        run(hparams, explicit, summary)
+        run(resolution.hparams, resolution.explicit, summary, reg=resolution.registry, preloaded=preloaded)
         summary["status"] = "succeeded"
         return 0
     except UserError as err:

@@ -1,5 +1,5 @@
-"""The LightningDataModule: splits, samplers and loaders for pretraining (`task=ptmask`) and fine-tuning
-(`task=finetune`).
+"""The built-in `genome` data module: splits, samplers and loaders for pretraining (unlabelled: `task=ptmask`)
+and fine-tuning (labelled: `task=finetune`). Relative paths resolve against hparam `data_root`.
 
 - ptmask: training windows are sampled at random inside `train_intervals` (`epoch_samples` per epoch,
   default total interval length / seq_len); valid/test windows tile their intervals deterministically.
@@ -26,15 +26,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from seqmodel.dataset.base import DataModuleBase
 from seqmodel.dataset.cache import Genome
 from seqmodel.dataset.datasets import FixedWindows, SampledWindows, _GenomeWindows
 from seqmodel.dataset.labels import read_label_names, read_labelled_bed
 from seqmodel.dataset.seq import Alphabet, DataError, read_bed, split_paths
 from seqmodel.dataset.windows import sample_id, shard
+from seqmodel.workspace import where_relative
 
 __all__ = ["SeqDataModule", "read_label_names", "collate", "ShardSampler"]
 
@@ -48,13 +49,12 @@ def collate(batch: Any) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
 
 
-def _require(hparam: str, path: str | Path) -> Path:
+def _require(hparam: str, path: Path, data_root: str, value: str) -> Path:
     """The path, or a one-line error naming the hparam when it is not a readable file."""
-    p = Path(path)
-    if not p.is_file():
-        what = "is not a file" if p.exists() else "no such file"
-        raise DataError(f"{hparam}: {p}: {what} (paths are relative to {Path.cwd()})")
-    return p
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "no such file"
+        raise DataError(f"{hparam}: {path}: {what}{where_relative(data_root, value)}")
+    return path
 
 
 class ShardSampler(DistributedSampler):
@@ -116,20 +116,21 @@ class ResumableLoader(DataLoader):
         self.sampler.resume_at = (state["epoch"], state["samples"])
 
 
-class SeqDataModule(pl.LightningDataModule):
-    """Data for `task=ptmask` (sampled/tiled windows) or `task=finetune` (labelled intervals).
+class SeqDataModule(DataModuleBase):
+    """Data for pretraining (sampled/tiled windows) or, when labelled, fine-tuning (labelled intervals).
 
     Args:
         hparams: the full hparams dict (missing keys take the registry's defaults).
+        labelled: whether to read labelled intervals (default: when hparams' task is finetune).
     """
 
-    def __init__(self, hparams: Mapping[str, Any]) -> None:
+    def __init__(self, hparams: Mapping[str, Any], labelled: bool | None = None) -> None:
         super().__init__()
         from seqmodel.hparam import registry
 
         full = {**registry().defaults(), **dict(hparams)}
         self.save_hyperparameters(full, logger=False)
-        self.task: str = full["task"]
+        self.labelled: bool = full["task"] == "finetune" if labelled is None else bool(labelled)
         self.alphabet = Alphabet.dna()
         self.seq_len: int = int(full["seq_len"])
         self.batch_size: int = int(full["batch_size"])
@@ -146,16 +147,20 @@ class SeqDataModule(pl.LightningDataModule):
     @property
     def label_names(self) -> list[str]:
         """Fine-tuning label names from the train_intervals header ([] for pretraining)."""
-        if self.task != "finetune":
+        if not self.labelled:
             return []
         if self._label_names is None:
-            self._label_names = read_label_names(_require("train_intervals", self.paths["train"]))
+            self._label_names = read_label_names(self._path("train_intervals"))
         return self._label_names
+
+    def _path(self, hparam: str) -> Path:
+        return _require(hparam, self.data_path(self.hparams[hparam]), self.hparams["data_root"], self.hparams[hparam])
 
     # -- setup -----------------------------------------------------------------------------------------
     def _genome(self) -> Genome:
         if self.genome is None:
-            files = [_require("seq_file", p) for p in split_paths(self.hparams["seq_file"])]
+            root = self.hparams["data_root"]
+            files = [_require("seq_file", self.data_path(p), root, p) for p in split_paths(self.hparams["seq_file"])]
             self.genome = Genome.open(files, self.alphabet, self.hparams["cache_dir"])
         return self.genome
 
@@ -172,12 +177,12 @@ class SeqDataModule(pl.LightningDataModule):
         return self.datasets[split]
 
     def _make(self, split: str) -> _GenomeWindows:
-        path = _require(f"{split}_intervals", self.paths[split])
+        path = self._path(f"{split}_intervals")
         genome = self._genome()
         lengths = genome.lengths
         train = split == "train"
         rc = bool(self.hparams["reverse_complement"]) and train
-        if self.task == "finetune":
+        if self.labelled:
             intervals, labels, names = read_labelled_bed(path, lengths)
             if names != self.label_names:
                 raise DataError(
@@ -244,7 +249,7 @@ class SeqDataModule(pl.LightningDataModule):
         rank, world = self._rank_world()
         ds = self.datasets["train"]
         sampler = ShardSampler(len(ds), rank=rank, world_size=world, seed=self.seed,
-                               shuffle=self.task == "finetune", train=True)
+                               shuffle=self.labelled, train=True)
         sampler.set_epoch(self._epoch)
         self._train_sampler = sampler
         return self._loader(ds, sampler, ResumableLoader, position=self._train_position)

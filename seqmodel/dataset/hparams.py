@@ -1,17 +1,28 @@
-"""Data hparams. Paths are relative to the working directory and untracked."""
+"""Data hparams. Dataset paths are untracked; relative ones resolve against `data_root`."""
 
+from seqmodel.components import builtin_names
 from seqmodel.hparam import Hparam, HparamGroup
+
+# The data root's default. `python -m seqmodel.run` uses $SEQMODEL_DATA_ROOT instead when it is set and no
+# config file or flag sets data_root (seqmodel.workspace).
+DATA_ROOT_DEFAULT = "data"
 
 HPARAMS = HparamGroup(
     "dataset",
     [
-        Hparam("seq_file", "data/genome/genome.fa.gz", str,
+        Hparam("dataset", "genome", str,
+               "the data module: genome (FASTA + BED windows) or a class as package.module:Class "
+               "(a seqmodel.dataset.base.DataModuleBase)", "data", builtins=builtin_names("dataset")),
+        Hparam("data_root", DATA_ROOT_DEFAULT, str,
+               "directory that relative dataset paths resolve against ($SEQMODEL_DATA_ROOT when set, "
+               "else data)", "root", tracked=False),
+        Hparam("seq_file", "genome/genome.fa.gz", str,
                "FASTA file(s), plain or gzip/bgzip; several separated by commas", "seq", tracked=False),
-        Hparam("train_intervals", "data/genome/train.bed", str,
+        Hparam("train_intervals", "genome/train.bed", str,
                "BED intervals to train on (fine-tuning: BED plus label columns)", "train", tracked=False),
-        Hparam("valid_intervals", "data/genome/valid.bed", str, "BED intervals to validate on",
+        Hparam("valid_intervals", "genome/valid.bed", str, "BED intervals to validate on",
                "valid", tracked=False),
-        Hparam("test_intervals", "data/genome/test.bed", str, "BED intervals to test on", "test",
+        Hparam("test_intervals", "genome/test.bed", str, "BED intervals to test on", "test",
                tracked=False),
         Hparam("seq_len", 1000, int, "tokens per sample window", "len", minimum=1),
         Hparam("batch_size", 32, int, "samples per batch per device", "bs", minimum=1),

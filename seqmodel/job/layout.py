@@ -42,21 +42,23 @@ def allocate_version(root: str | os.PathLike[str], canonical: str) -> tuple[int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m seqmodel.job.layout ROOT [--hparam=value ...]`: allocate and print the next
-    `ROOT/<canonical name of those hparams>/version_<n>`, the directory to pass as --default_root_dir."""
+    """`python -m seqmodel.job.layout ROOT [--config FILE] [--hparam=value ...]`: allocate and print the next
+    `ROOT/<canonical name of those hparams>/version_<n>`, the directory to pass as --default_root_dir.
+    Config files and custom components count as in `python -m seqmodel.run` (`./src` is importable)."""
     import sys
 
+    from seqmodel.config import resolve
     from seqmodel.errors import UserError
-    from seqmodel.hparam import registry
+    from seqmodel.workspace import add_src_to_path
 
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0].startswith("-"):
-        print("usage: python -m seqmodel.job.layout ROOT [--hparam=value ...]", file=sys.stderr)
+        print("usage: python -m seqmodel.job.layout ROOT [--config FILE] [--hparam=value ...]", file=sys.stderr)
         return 2
-    reg = registry()
+    add_src_to_path()
     try:
-        hparams = reg.parse_args(args[1:], prog="seqmodel.job.layout")
-        print(allocate_version(args[0], reg.canonical_name(hparams))[1])
+        resolution = resolve(args[1:])
+        print(allocate_version(args[0], resolution.registry.canonical_name(resolution.hparams))[1])
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqmodel.hparam import HparamError
+from seqmodel.model.base import EncoderBase
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,8 @@ class Block(nn.Module):
         return x + self.drop(self.ff(self.ln_ff(x)))  # [B, L, D]
 
 
-class Encoder(nn.Module):
-    """Tokens to contextual embeddings: [B, L] integer tokens -> [B, L, D]."""
+class Encoder(EncoderBase):
+    """The built-in `transformer` encoder: [B, L] integer tokens -> [B, L, D] contextual embeddings."""
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -150,6 +151,10 @@ class Encoder(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_out = nn.LayerNorm(cfg.d_model)
+
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any], n_tokens: int) -> "Encoder":
+        return cls(EncoderConfig.from_hparams(hparams, n_tokens))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         length = tokens.shape[1]

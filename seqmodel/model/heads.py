@@ -1,12 +1,16 @@
-"""Task heads on top of the encoder's [B, L, D] output."""
+"""The built-in task heads on top of the encoder's [B, L, D] output."""
 
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from seqmodel.model.base import SequenceHead, TokenHead
 
-class MaskedTokenHead(nn.Module):
+
+class MaskedTokenHead(TokenHead):
     """Predicts the original token at selected positions: [N, D] -> [N, V] logits.
 
     It takes only the selected positions (a gathered [N, D]), so the vocabulary projection is not paid
@@ -19,11 +23,15 @@ class MaskedTokenHead(nn.Module):
         self.ln = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, n_tokens)
 
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any], d_model: int, n_outputs: int) -> "MaskedTokenHead":
+        return cls(d_model, n_outputs)
+
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.out(self.ln(torch.nn.functional.gelu(self.dense(hidden))))  # [N, V]
 
 
-class MultiLabelHead(nn.Module):
+class MultiLabelHead(SequenceHead):
     """Multi-label logits for a whole window: mean and max pooling over L, then a linear layer.
 
     Max pooling lets one short motif anywhere in the window decide a label; the mean carries context.
@@ -32,6 +40,10 @@ class MultiLabelHead(nn.Module):
     def __init__(self, d_model: int, n_labels: int) -> None:
         super().__init__()
         self.out = nn.Linear(2 * d_model, n_labels)
+
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any], d_model: int, n_outputs: int) -> "MultiLabelHead":
+        return cls(d_model, n_outputs)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1)], dim=-1)  # [B, 2D]

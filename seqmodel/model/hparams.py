@@ -1,11 +1,15 @@
-"""Encoder and head hparams."""
+"""Encoder hparams: which encoder, and the built-in transformer's shape."""
 
+from seqmodel.components import builtin_names
 from seqmodel.hparam import Hparam, HparamGroup
 
 HPARAMS = HparamGroup(
     "model",
     [
-        Hparam("d_model", 128, int, "embedding width", "dm", minimum=1),
+        Hparam("encoder", "transformer", str,
+               "the encoder: transformer or a class as package.module:Class (a seqmodel.model.base.EncoderBase)",
+               "enc", builtins=builtin_names("encoder")),
+        Hparam("d_model", 128, int, "embedding width (every encoder's output width)", "dm", minimum=1),
         Hparam("n_layers", 4, int, "transformer encoder layers", "nl", minimum=1),
         Hparam("n_heads", 4, int, "attention heads (must divide d_model)", "nh", minimum=1),
         Hparam("d_ff", 512, int, "feed-forward width", "ff", minimum=1),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torchmetrics.classification import MultilabelAUROC
 
+from seqmodel.model.base import SequenceHead
 from seqmodel.model.heads import MultiLabelHead
 from seqmodel.task.base import SeqTask
+from seqmodel.task.loss import BinaryCrossEntropy
 
 
 class FineTuneTask(SeqTask):
@@ -17,11 +18,16 @@ class FineTuneTask(SeqTask):
 
     monitor = "val/auroc"
     monitor_mode = "max"
+    needs_labels = True
+    head_kind = SequenceHead
+    default_head = MultiLabelHead
+    default_loss = BinaryCrossEntropy
 
-    def __init__(self, hparams: Mapping[str, Any], alphabet: Any, label_names: Sequence[str]) -> None:
-        super().__init__(hparams, alphabet.n_tokens)
-        self.label_names = list(label_names)
-        self.head = MultiLabelHead(hparams["d_model"], len(self.label_names))
+    def __init__(self, hparams: Mapping[str, Any], alphabet: Any, label_names: Optional[Sequence[str]]) -> None:
+        super().__init__(hparams, alphabet, label_names)
+        self.label_names = list(label_names or [])
+        self.head = self.make_head(len(self.label_names))
+        self.loss = self.make_loss()
         self.val_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
         self.test_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
 
@@ -33,13 +39,13 @@ class FineTuneTask(SeqTask):
         return self.head(self.encoder(tokens)).float()  # [B, n_labels] logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = F.binary_cross_entropy_with_logits(self(batch["tokens"]), batch["labels"])
+        loss = self.loss(self(batch["tokens"]), batch["labels"]).mean()
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def _evaluate(self, stage: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self(batch["tokens"])  # [B, n_labels]
-        loss = F.binary_cross_entropy_with_logits(logits, batch["labels"])
+        loss = self.loss(logits, batch["labels"]).mean()
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)  # all ranks' shards, as AUROC is
         probs = torch.sigmoid(logits)
         getattr(self, f"{stage}_auroc").update(probs, batch["labels"].long())

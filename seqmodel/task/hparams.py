@@ -1,12 +1,21 @@
-"""Task hparams: which task runs, its objective and its optimizer."""
+"""Task hparams: which task runs, its head, its loss and its optimizer."""
 
+from seqmodel.components import builtin_names
 from seqmodel.hparam import Hparam, HparamGroup
 
 HPARAMS = HparamGroup(
     "task",
     [
         Hparam("task", "ptmask", str, "ptmask: masked-token pretraining; finetune: multi-label "
-               "classification of labelled intervals", "task", choices=("ptmask", "finetune")),
+               "classification of labelled intervals; or a class as package.module:Class "
+               "(a seqmodel.task.base.SeqTask)", "task", builtins=builtin_names("task")),
+        Hparam("head", "auto", str, "the task's head: auto (ptmask: masked-token head; finetune: "
+               "mean+max pooled multi-label head) or a class as package.module:Class "
+               "(a seqmodel.model.base.TokenHead or SequenceHead, as the task needs)", "head",
+               builtins=builtin_names("head")),
+        Hparam("loss", "auto", str, "the task's loss: auto (ptmask: cross-entropy at masked positions; "
+               "finetune: binary cross-entropy) or a class as package.module:Class "
+               "(a seqmodel.task.loss.LossBase)", "loss", builtins=builtin_names("loss")),
         Hparam("lr", 1e-3, float, "peak learning rate (AdamW)", "lr", minimum=0.0),
         Hparam("weight_decay", 0.01, float, "AdamW weight decay", "wd", minimum=0.0),
         Hparam("warmup_steps", 100, int, "linear learning-rate warmup steps", "wu", minimum=0),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
+from seqmodel.model.base import TokenHead
 from seqmodel.model.heads import MaskedTokenHead
 from seqmodel.task.base import SeqTask
+from seqmodel.task.loss import CrossEntropy
 from seqmodel.task.masking import MaskingConfig, mask_tokens
 from seqmodel.task.metrics import ConstantBaselineAccuracy
 
@@ -19,14 +20,19 @@ class PtMaskTask(SeqTask):
 
     monitor = "val/loss"
     monitor_mode = "min"
+    head_kind = TokenHead
+    default_head = MaskedTokenHead
+    default_loss = CrossEntropy
 
-    def __init__(self, hparams: Mapping[str, Any], alphabet: Any) -> None:
-        super().__init__(hparams, alphabet.n_tokens)
+    def __init__(self, hparams: Mapping[str, Any], alphabet: Any, label_names: Optional[Sequence[str]] = None) -> None:
+        super().__init__(hparams, alphabet)
+        hp = self.hparams
         self.masking = MaskingConfig(
-            mask_prop=hparams["mask_prop"], random_prop=hparams["random_prop"], keep_prop=hparams["keep_prop"],
+            mask_prop=hp["mask_prop"], random_prop=hp["random_prop"], keep_prop=hp["keep_prop"],
             mask_idx=alphabet.mask_idx, none_idx=alphabet.none_idx,
         )
-        self.head = MaskedTokenHead(hparams["d_model"], alphabet.n_tokens)
+        self.head = self.make_head(alphabet.n_tokens)
+        self.loss = self.make_loss()
         self.register_buffer("base_indices", torch.tensor(alphabet.base_indices, dtype=torch.long), persistent=False)
         for stage in ("val", "test"):
             setattr(self, f"{stage}_loss", MeanMetric())
@@ -43,7 +49,7 @@ class PtMaskTask(SeqTask):
         hidden = self.encoder(batch.inputs)  # [B, L, D]
         logits = self.head(hidden[batch.selected]).float()  # [N, V]
         targets = batch.targets[batch.selected]  # [N]
-        losses = F.cross_entropy(logits, targets, reduction="none")  # [N]
+        losses = self.loss(logits, targets)  # [N]
         rows = batch.selected.nonzero()[:, 0]  # [N]
         return losses, logits.argmax(dim=-1) == targets, targets, rows
 

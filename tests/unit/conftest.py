@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from seqmodel.dataset.base import DataModuleBase
 from seqmodel.dataset.seq import Alphabet
 
 TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "seq_len": 32, "batch_size": 8,
@@ -37,16 +37,20 @@ class FakeWindows(Dataset):
         return {"tokens": self.tokens[i], "labels": self.labels[i], "index": torch.tensor(i)}
 
 
-class FakeDataModule(pl.LightningDataModule):
+class FakeDataModule(DataModuleBase):
     """Same surface as seqmodel.dataset.datamodule.SeqDataModule, no files needed."""
 
-    def __init__(self, hparams: Mapping[str, Any]) -> None:
+    def __init__(self, hparams: Mapping[str, Any], labelled: bool = True) -> None:
         super().__init__()
         self.hp = dict(hparams)
         self.alphabet = Alphabet.dna()
-        self.label_names = list(LABELS)
+        self.labelled = labelled
         self.data = {split: FakeWindows(self.alphabet, n, self.hp["seq_len"], seed)
                      for split, n, seed in (("train", 128, 1), ("valid", 48, 2), ("test", 24, 3))}
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(LABELS)
 
     def windows(self, split: str) -> list[tuple[str, int, int]]:
         length = self.hp["seq_len"]
@@ -74,8 +78,8 @@ def tiny_hparams() -> dict[str, Any]:
 
 @pytest.fixture
 def fake_data(monkeypatch: pytest.MonkeyPatch) -> type[FakeDataModule]:
-    """run.py's pipeline on the fake datamodule."""
-    import seqmodel.pipeline
+    """run.py's pipeline on the fake datamodule: the built-in dataset `genome` names it."""
+    from seqmodel.components import SLOTS
 
-    monkeypatch.setattr(seqmodel.pipeline, "SeqDataModule", FakeDataModule)
+    monkeypatch.setitem(SLOTS["dataset"].builtins, "genome", f"{__name__}:FakeDataModule")
     return FakeDataModule

@@ -28,10 +28,14 @@ def run_blocked(blocked: set[str], code: str) -> subprocess.CompletedProcess[str
 @pytest.mark.parametrize(
     "module",
     ["seqmodel", "seqmodel.hparam", "seqmodel.job", "seqmodel.job.pod", "seqmodel.dataset.hparams",
-     "seqmodel.model.hparams", "seqmodel.task.hparams", "seqmodel.trainer_hparams"],
+     "seqmodel.model.hparams", "seqmodel.task.hparams", "seqmodel.trainer_hparams", "seqmodel.config",
+     "seqmodel.components", "seqmodel.workspace", "seqmodel.migrations", "seqmodel.job.layout", "seqmodel.init"],
 )
 def test_core_imports_without_torch(module: str) -> None:
-    code = f"import {module}\nfrom seqmodel.hparam import registry\nregistry().json_schema()\nprint('ok')"
+    code = (f"import {module}\nfrom seqmodel.hparam import registry, registry_for\nregistry().json_schema()\n"
+            "from seqmodel.config import resolve\n"
+            "assert registry_for({'task': 'finetune'}) is resolve(['--config', 'task/finetune']).registry\n"
+            "print('ok')")
     result = run_blocked({"torch", "numpy", "pytorch_lightning", "lightning"}, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

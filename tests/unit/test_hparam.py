@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
-from seqmodel.hparam import Hparam, HparamError, HparamGroup, Hparams, digest, registry
+from seqmodel.hparam import Hparam, HparamError, HparamGroup, Hparams, digest, registry, registry_for
 
 
 def small_registry() -> Hparams:
@@ -173,5 +174,23 @@ def test_json_schema_covers_every_hparam() -> None:
     assert props["lr"]["type"] == "number" and props["lr"]["default"] == 1e-3
     assert props["seq_len"]["type"] == "integer" and props["seq_len"]["minimum"] == 1
     assert props["load_checkpoint_path"]["nullable"] is True
-    assert props["task"]["enum"] == ["ptmask", "finetune"]
+    assert props["precision"]["enum"][0] == "32-true"
     assert all(p["description"] for p in props.values())
+
+
+@pytest.mark.parametrize("slot", ["dataset", "encoder", "head", "task", "loss"])
+def test_component_slots_take_a_builtin_or_a_qualified_path(slot: str) -> None:
+    hp = registry()[slot]
+    pattern = hp.json_schema()["pattern"]  # what the CRD checks at `kubectl apply`
+    for good in [*hp.builtins, "my_pkg.enc:MyEncoder", "m:C", "a.b.c:D_2"]:
+        assert hp.convert(good) == good and re.fullmatch(pattern, good), good
+    for bad in ["classify", "my_pkg.enc", "my_pkg.enc:", ":C", "a..b:C", "a.b:C.D", "a-b:C", "a.b:C\n", ""]:
+        with pytest.raises(HparamError, match=rf"hparam '{slot}' must be one of: .*package.module:Class"):
+            hp.convert(bad)
+        assert not re.fullmatch(pattern, bad), bad
+    assert "enum" not in hp.json_schema()
+
+
+def test_registry_for_builtin_choices_is_the_builtin_registry() -> None:
+    assert registry_for({}) is registry()
+    assert registry_for({"task": "finetune", "encoder": "transformer", "lr": 5}) is registry()

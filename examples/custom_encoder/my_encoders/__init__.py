@@ -1,0 +1,1 @@
+"""Example components for seqmodel: `--encoder=my_encoders.conv:DilatedConvEncoder`."""

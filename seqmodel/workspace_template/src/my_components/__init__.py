@@ -1,0 +1,1 @@
+"""Your components: name them by qualified path, e.g. `--encoder=my_components.encoders:ConvEncoder`."""
