@@ -29,6 +29,7 @@ OPERATOR_OWNED_HPARAMS = (
     "resume_from_checkpoint",  # spec.checkpoint, and automatic on retries
     "load_encoder_from_checkpoint",  # spec.checkpoint
     "num_nodes",  # one pod per replicate: multi-node runs are not supported yet
+    "data_root",  # where spec.data is staged: ./data in the pod's scratch directory
 )
 
 # Exit codes of the pod's steps (seqmodel.run and seqmodel.job.pod) that no retry can fix.

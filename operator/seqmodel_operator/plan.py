@@ -19,6 +19,7 @@ OUTPUT_MOUNT = "/output"  # the replicate's version directory (a subPath of the 
 SCRATCH_MOUNT = "/scratch"  # the working directory: staged data/ and writable temp
 DATA_MOUNT = "/data-source"  # the data claim, read-only, for the staging step
 CHECKPOINT_MOUNT = "/checkpoint"  # the source checkpoint's directory, read-only
+STAGED_DATA = "data"  # relative to the working directory (scratch), where the stage step copies data/<type>
 TERMINATION_LOG = "/dev/termination-log"  # the kubelet mounts it, even on a read-only root filesystem
 TMP_MOUNT = "/tmp"
 
@@ -77,6 +78,8 @@ class Plan:
     def run_args(self, version: int) -> list[str]:
         """`seqmodel.run` arguments of one replicate: the user's hparams, then what the operator owns."""
         args = [f"--{name}={format_value(value)}" for name, value in sorted(self.hparams.items()) if name != "seed"]
+        if self.data:
+            args.append(f"--data_root={STAGED_DATA}")
         args += [f"--mode={self.mode}", f"--default_root_dir={OUTPUT_MOUNT}", f"--seed={self.seed(version)}"]
         if self.checkpoint:
             args.append(f"--{self.checkpoint.flag}={posixpath.join(CHECKPOINT_MOUNT, self.checkpoint.file)}")

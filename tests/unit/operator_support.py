@@ -26,7 +26,7 @@ def example(name: str, uid: str = "uid-1", namespace: str = NAMESPACE) -> dict[s
 
 def job_body(name: str = "demo", uid: str = "uid-1", **spec: Any) -> dict[str, Any]:
     """A minimal SeqTrainingJob; `spec` keys replace the defaults (an output claim and two hparams)."""
-    full: dict[str, Any] = {"hparams": {"d_model": 64, "seq_file": "data/genome/genome.fa.gz"},
+    full: dict[str, Any] = {"hparams": {"d_model": 64, "seq_file": "genome/genome.fa.gz"},
                             "output": {"claim": "out"}}
     full.update(spec)
     return {"apiVersion": C.API_VERSION, "kind": C.JOB_KIND,

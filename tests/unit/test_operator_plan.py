@@ -37,8 +37,8 @@ def test_run_args_hold_each_hparam_once_then_what_the_operator_owns() -> None:
     for name, value in hparams.items():
         matching = [a for a in args if a.startswith(f"--{name}=")]
         assert matching == [f"--{name}={format_value(registry()[name].convert(value))}"], name
-    assert len(args) == len(hparams) + 3
-    assert tail(args) == ["--mode=train", "--default_root_dir=/output", "--seed=4"]
+    assert len(args) == len(hparams) + 4
+    assert args[-4:] == ["--data_root=data", "--mode=train", "--default_root_dir=/output", "--seed=4"]
     assert "--dropout=0.0" in args and "--limit_val_batches=10.0" in args  # typed, then formatted
 
 
@@ -183,3 +183,15 @@ def test_a_source_without_a_claim_wrote_to_the_operator_s_default_claim() -> Non
     plan = make_plan(body, Config(output_claim="default-out"), src)
     assert plan.output_claim == "my-out"
     assert plan.checkpoint is not None and plan.checkpoint.claim == "default-out"
+
+
+def test_data_root_points_at_the_staged_data_only_when_there_is_data() -> None:
+    """The operator owns data_root: the stage step copies spec.data to ./data; without it the image decides."""
+    with_data = make_plan(example("job.yaml"), CONFIG).run_args(0)
+    assert [a for a in with_data if a.startswith("--data_root")] == ["--data_root=data"]
+    body = example("job.yaml")
+    del body["spec"]["data"]
+    assert not [a for a in make_plan(body, CONFIG).run_args(0) if a.startswith("--data_root")]
+    body["spec"]["hparams"]["data_root"] = "/elsewhere"
+    with pytest.raises(SpecError, match="spec.hparams.data_root"):
+        make_plan(body, CONFIG)
