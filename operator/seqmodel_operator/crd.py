@@ -24,9 +24,10 @@ from seqmodel_operator import constants as C
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "crd"
 
 # Everything in spec except `suspend` is fixed once the job exists: a run is a record of what ran.
-IMMUTABLE_SPEC_FIELDS = ("mode", "hparams", "image", "resources", "scratch", "data", "output", "replicates",
-                         "checkpoint", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished",
-                         "queueName")
+IMMUTABLE_SPEC_FIELDS = ("mode", "hparams", "componentHparams", "configFrom", "code", "image", "resources",
+                         "scratch", "data", "output", "replicates", "checkpoint", "backoffLimit",
+                         "activeDeadlineSeconds", "ttlSecondsAfterFinished", "queueName")
+HPARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 QUANTITY = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True,
             "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"}
 DNS_LABEL = {"type": "string", "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
@@ -65,6 +66,30 @@ def job_spec_schema() -> dict[str, Any]:
         "mode": _describe("train fits a model; test writes predictions from spec.checkpoint",
                           {"type": "string", "enum": ["train", "test"], "default": "train"}),
         "hparams": hparams_schema(),
+        "componentHparams": _describe(
+            "hparams that only a custom component declares (one named by package.module:Class in hparams or "
+            "the config): checked when the run starts, so a bad one fails the job with a message naming it",
+            {"type": "object", "maxProperties": 64, "x-kubernetes-preserve-unknown-fields": True,
+             "x-kubernetes-validations": [{"rule": f"self.all(k, k.matches('{HPARAM_NAME}'))",
+                                           "message": "componentHparams keys must be hparam names"}]}),
+        "configFrom": _describe("a seqmodel config file held in a ConfigMap (its other keys are there for "
+                                "relative `defaults:`); spec.hparams override its keys", obj({
+            "name": _describe("the ConfigMap, in this namespace", DNS_SUBDOMAIN),
+            "key": _describe("the key holding the config file", {
+                "type": "string", "maxLength": 253, "default": "config.yaml",
+                "pattern": r"^[-._a-zA-Z0-9]+\.ya?ml$"}),
+        }, required=["name"])),
+        "code": _describe("user code (custom components), mounted read-only and put on PYTHONPATH; or "
+                          "build it into spec.image", obj({
+            "claim": _describe("PersistentVolumeClaim holding the packages", DNS_SUBDOMAIN),
+            "subPath": _describe("directory in the claim", REL_PATH),
+            "configMap": _describe("ConfigMap whose keys are the files of one package directory", DNS_SUBDOMAIN),
+            "package": _describe("with configMap: the package name its files form", {
+                "type": "string", "maxLength": 63, "pattern": HPARAM_NAME}),
+        }, **{"x-kubernetes-validations": [
+            {"rule": "has(self.claim) != has(self.configMap)", "message": "set exactly one of claim and configMap"},
+            {"rule": "has(self.configMap) == has(self.package)", "message": "configMap needs package, and only it"},
+            {"rule": "!has(self.subPath) || has(self.claim)", "message": "subPath only goes with claim"}]})),
         "image": _describe("trainer image (default: the operator's configured image)",
                            {"type": "string", "minLength": 1, "maxLength": 512, "pattern": r"^[^\s]+$"}),
         "resources": _describe("what one replicate's pod gets", obj({

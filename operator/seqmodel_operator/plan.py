@@ -7,11 +7,12 @@ cluster. What the CRD schema cannot check is checked here and raised as a `SpecE
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from seqmodel.errors import UserError
 from seqmodel.hparam import digest, format_value, registry
+from seqmodel_operator import configs
 from seqmodel_operator import constants as C
 from seqmodel_operator.settings import Config
 
@@ -19,6 +20,8 @@ OUTPUT_MOUNT = "/output"  # the replicate's version directory (a subPath of the 
 SCRATCH_MOUNT = "/scratch"  # the working directory: staged data/ and writable temp
 DATA_MOUNT = "/data-source"  # the data claim, read-only, for the staging step
 CHECKPOINT_MOUNT = "/checkpoint"  # the source checkpoint's directory, read-only
+CONFIG_MOUNT = "/etc/seqmodel/config"  # spec.configFrom's ConfigMap, read-only
+CODE_MOUNT = "/opt/seqmodel/src"  # spec.code, read-only, on PYTHONPATH
 STAGED_DATA = "data"  # relative to the working directory (scratch), where the stage step copies data/<type>
 TERMINATION_LOG = "/dev/termination-log"  # the kubelet mounts it, even on a read-only root filesystem
 TMP_MOUNT = "/tmp"
@@ -54,6 +57,8 @@ class Plan:
     checkpoint: CheckpointMount | None
     data: Mapping[str, Any] | None
     spec: Mapping[str, Any]
+    config_key: str | None = None  # spec.configFrom's file, mounted at CONFIG_MOUNT
+    component_hparams: Mapping[str, Any] = field(default_factory=dict)  # passed as flags, checked by the run
 
     @property
     def version_key(self) -> str:
@@ -71,16 +76,24 @@ class Plan:
         """Who owns a version directory: the replicate of this object, whatever its child Job is called."""
         return f"{self.uid}/{replicate}"
 
-    def seed(self, version: int) -> int:
-        """Replicates are independent samples: each version its own seed, unless the user pinned one."""
-        return int(self.hparams["seed"]) if self.seed_pinned else version
+    def seed(self, version: int) -> int | None:
+        """Replicates are independent samples: each version its own seed, unless the user pinned one
+        (in spec.hparams, or in the config file: then no --seed flag overrides it)."""
+        if not self.seed_pinned:
+            return version
+        return int(self.hparams["seed"]) if "seed" in self.hparams else None
 
     def run_args(self, version: int) -> list[str]:
         """`seqmodel.run` arguments of one replicate: the user's hparams, then what the operator owns."""
-        args = [f"--{name}={format_value(value)}" for name, value in sorted(self.hparams.items()) if name != "seed"]
+        args = [f"--config={posixpath.join(CONFIG_MOUNT, self.config_key)}"] if self.config_key else []
+        args += [f"--{name}={format_value(value)}" for name, value in sorted(self.hparams.items()) if name != "seed"]
+        args += [f"--{name}={format_value(value)}" for name, value in sorted(self.component_hparams.items())]
         if self.data:
             args.append(f"--data_root={STAGED_DATA}")
-        args += [f"--mode={self.mode}", f"--default_root_dir={OUTPUT_MOUNT}", f"--seed={self.seed(version)}"]
+        args += [f"--mode={self.mode}", f"--default_root_dir={OUTPUT_MOUNT}"]
+        seed = self.seed(version)
+        if seed is not None:
+            args.append(f"--seed={seed}")
         if self.checkpoint:
             args.append(f"--{self.checkpoint.flag}={posixpath.join(CHECKPOINT_MOUNT, self.checkpoint.file)}")
         return args
@@ -131,11 +144,21 @@ def _output_claim_of(spec: Mapping[str, Any], config: Config | None) -> str:
     return claim or ""
 
 
-def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any] | None = None) -> Plan:
-    """The plan of a SeqTrainingJob object; `source` is its checkpoint.fromJob object, if any."""
+def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any] | None = None,
+              config_files: Mapping[str, str] | None = None) -> Plan:
+    """The plan of a SeqTrainingJob object; `source` is its checkpoint.fromJob object, if any, and
+    `config_files` the data of its spec.configFrom ConfigMap."""
     meta, spec = body["metadata"], body.get("spec") or {}
     mode = spec.get("mode", "train")
     hparams = checked_hparams(spec.get("hparams") or {})
+    config_from = spec.get("configFrom")
+    try:
+        from_config = configs.config_values(config_files or {}, config_from.get("key", "config.yaml"),
+                                            config_from["name"]) if config_from else {}
+        config_builtin, custom = configs.split(from_config, spec.get("componentHparams") or {})
+        named_registry = configs.with_custom(custom)
+    except configs.ConfigSpecError as err:
+        raise SpecError(str(err)) from None
     output_claim = _output_claim_of(spec, config)
     if not output_claim:
         raise SpecError("spec.output.claim: not set, and the operator has no default output claim")
@@ -147,12 +170,15 @@ def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any]
                                      checkpoint.file, checkpoint.flag)
     # A run that loads a whole model learns with its hparams (seqmodel.run inherits them), so its name does
     # too: predictions of a model are the next version of that model's name. Encoder init takes its own.
-    named_by = {**inherited, **hparams} if checkpoint and checkpoint.flag != "load_encoder_from_checkpoint" else hparams
+    own = {**config_builtin, **hparams}
+    named_by = {**inherited, **own} if checkpoint and checkpoint.flag != "load_encoder_from_checkpoint" else own
     named_by = {k: v for k, v in named_by.items() if k not in C.OPERATOR_OWNED_HPARAMS}
-    canonical = registry().canonical_name(named_by)
+    canonical = named_registry.canonical_name({**named_by, **custom})
     return Plan(
         name=meta["name"], namespace=meta["namespace"], uid=meta["uid"], mode=mode, hparams=hparams,
         canonical=canonical, image=spec.get("image") or config.image, output_claim=output_claim,
         output_root=(spec.get("output") or {}).get("root", "runs"), replicates=int(spec.get("replicates", 1)),
-        seed_pinned="seed" in hparams, checkpoint=checkpoint, data=spec.get("data"), spec=spec,
+        seed_pinned="seed" in own, checkpoint=checkpoint, data=spec.get("data"), spec=spec,
+        config_key=config_from.get("key", "config.yaml") if config_from else None,
+        component_hparams=dict(spec.get("componentHparams") or {}),  # the config's own come with --config
     )

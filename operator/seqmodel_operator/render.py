@@ -15,7 +15,8 @@ Variables of `job.yaml.j2`:
   env                        SEQMODEL_* and the termination-log variable, as a list of {name, value}
   resources                  {limits, requests}: GPUs as config.gpu_resource, cpu, memory
   node_selector, tolerations GPU type and the configured placement
-  volumes, stage_mounts, run_mounts   scratch, tmp, output (subPath = the version), data, checkpoint
+  volumes, stage_mounts, run_mounts   scratch, tmp, output (subPath = the version), data, checkpoint,
+                             config (spec.configFrom), code (spec.code, on PYTHONPATH)
   backoff_limit, active_deadline_seconds, ttl_seconds_after_finished, suspend   from spec
   fatal_exit_codes           exit codes no retry can fix (the podFailurePolicy fails the Job at once)
   run_as_user, termination_log
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,8 +38,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from seqmodel import VERSION
 from seqmodel.outputs import TERMINATION_LOG_ENV
 from seqmodel_operator import constants as C
-from seqmodel_operator.plan import (CHECKPOINT_MOUNT, DATA_MOUNT, OUTPUT_MOUNT, SCRATCH_MOUNT, TERMINATION_LOG,
-                                    TMP_MOUNT, Plan)
+from seqmodel_operator.plan import (CHECKPOINT_MOUNT, CODE_MOUNT, CONFIG_MOUNT, DATA_MOUNT, OUTPUT_MOUNT,
+                                    SCRATCH_MOUNT, TERMINATION_LOG, TMP_MOUNT, Plan)
 from seqmodel_operator.settings import Config
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -159,6 +161,18 @@ def volumes_and_mounts(plan: Plan, replicate: Replicate, config: Config) -> dict
                                                                         "readOnly": True}})
         run.append({"name": "checkpoint", "mountPath": CHECKPOINT_MOUNT, "readOnly": True,
                     "subPath": plan.checkpoint.sub_path})
+    if plan.config_key:
+        volumes.append({"name": "config", "configMap": {"name": plan.spec["configFrom"]["name"]}})
+        run.append({"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True})
+    code = plan.spec.get("code")
+    if code:
+        if "claim" in code:
+            volumes.append({"name": "code", "persistentVolumeClaim": {"claimName": code["claim"], "readOnly": True}})
+            run.append({"name": "code", "mountPath": CODE_MOUNT, "readOnly": True,
+                        **({"subPath": code["subPath"]} if code.get("subPath") else {})})
+        else:  # a ConfigMap's keys are the files of one package directory
+            volumes.append({"name": "code", "configMap": {"name": code["configMap"]}})
+            run.append({"name": "code", "mountPath": posixpath.join(CODE_MOUNT, code["package"]), "readOnly": True})
     return {"volumes": volumes, "stage_mounts": stage, "run_mounts": run}
 
 
@@ -184,6 +198,8 @@ def context(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
            {"name": "SEQMODEL_OUTPUT_PATH", "value": output_path},
            {"name": "SEQMODEL_OUTPUT_CLAIM", "value": plan.output_claim},
            {"name": "HOME", "value": TMP_MOUNT}]
+    if spec.get("code"):
+        env.append({"name": "PYTHONPATH", "value": CODE_MOUNT})
     return {
         "name": plan.child_name(replicate.index, replicate.version), "namespace": plan.namespace,
         "labels": labels(plan, replicate),

@@ -98,9 +98,10 @@ class Reconciler:
     def plan(self, body: Mapping[str, Any]) -> Plan:
         """The job's plan; raises Waiting (after saying so in status) until its checkpoint source succeeded."""
         meta, spec = body["metadata"], body.get("spec") or {}
+        files = self.config_files(meta["namespace"], spec)
         source_name = (spec.get("checkpoint") or {}).get("fromJob")
         if not source_name:
-            return make_plan(body, self.config)
+            return make_plan(body, self.config, config_files=files)
         source = self.kube.get_training_job(meta["namespace"], source_name)
         phase = ((source or {}).get("status") or {}).get("phase")
         if phase == "Failed":
@@ -109,7 +110,18 @@ class Reconciler:
             why = f"job {source_name} does not exist yet" if source is None else f"job {source_name} is {phase or 'Pending'}"
             self.wait(body, f"waiting for spec.checkpoint.fromJob: {why}")
             raise Waiting(why)
-        return make_plan(body, self.config, source)
+        return make_plan(body, self.config, source, files)
+
+    def config_files(self, namespace: str, spec: Mapping[str, Any]) -> dict[str, str] | None:
+        """The data of spec.configFrom's ConfigMap (read when the job starts: the run records what it used
+        in its hparams.yaml)."""
+        name = (spec.get("configFrom") or {}).get("name")
+        if not name:
+            return None
+        cm = self.kube.get_config_map(namespace, name)
+        if cm is None:
+            raise SpecError(f"spec.configFrom.name: ConfigMap {name} not found in namespace {namespace}")
+        return dict(cm.get("data") or {})
 
     def wait(self, body: Mapping[str, Any], message: str) -> None:
         """Say in status what the job waits for; `source_finished` runs it again when that changes."""
