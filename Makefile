@@ -1,4 +1,5 @@
-# seqmodel: `make demo` runs the main job, `make test` runs every test. Both set themselves up.
+# seqmodel: `make demo` runs the main job on Kubernetes (the local cluster, the operator, kubectl apply of
+# manifests/examples/), `make test` runs every test. Both set themselves up.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -18,8 +19,11 @@ $(STAMP): pyproject.toml
 binaries:
 	bash hack/build-binaries.sh
 
-demo: setup
-	bash examples/local_pipeline.sh
+# The local cluster (left running), the CRD, the operator on this machine, then the example pretraining
+# job and predictions from its checkpoint (a few minutes on 2 cores). Without Kubernetes:
+# bash examples/local_pipeline.sh
+demo: setup binaries
+	bash examples/demo.sh
 
 test: setup binaries
 	$(PY) -m pytest tests
