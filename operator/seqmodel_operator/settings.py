@@ -42,9 +42,12 @@ class Config:
     worker_limit: int = 20
     """Handlers running at once (kopf's thread pool, and the API client's connections): bounds memory
     and API load during bursts."""
-    api_qps: float = 50.0
-    """API requests per second from the handlers (token bucket); 0 disables the limit."""
-    api_burst: int = 100
+    api_qps: float = 200.0
+    """API requests per second from the handlers (token bucket); 0 disables the limit. A new job costs
+    about 10 requests, so 200/s is ~20 new jobs/s: about what one operator process can handle anyway;
+    the bucket keeps a runaway loop from becoming a flood, and the API server's priority and fairness
+    settings protect it from everything else."""
+    api_burst: int = 400
     watch_timeout: int = 60
     """Seconds a watch may stay silent before kopf reconnects (lost connections are not always seen)."""
 
