@@ -9,6 +9,7 @@ enter the canonical name by their full names (the operator cannot see their shor
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +20,7 @@ from seqmodel.hparam import Hparam, HparamGroup, Hparams, registry
 from seqmodel_operator import constants as C
 
 SCALARS = (str, int, float, bool)
+HPARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: what an argparse flag can be
 
 
 class ConfigSpecError(ValueError):
@@ -54,6 +56,8 @@ def split(config: Mapping[str, Any], component_hparams: Mapping[str, Any]) -> tu
     except UserError as err:
         raise ConfigSpecError(str(err)) from None
     for name, value in component_hparams.items():
+        if not HPARAM_NAME.fullmatch(name):
+            raise ConfigSpecError(f"spec.componentHparams.{name}: not an hparam name (letters, digits, _)")
         if name in reg:
             raise ConfigSpecError(f"spec.componentHparams.{name}: a built-in hparam; set it in spec.hparams")
         if not isinstance(value, SCALARS) and value is not None:

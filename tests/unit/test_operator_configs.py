@@ -56,6 +56,8 @@ def test_split_checks_builtins_and_keeps_custom_hparams_apart() -> None:
         split({}, {"lr": 1})
     with pytest.raises(ConfigSpecError, match=r"spec.componentHparams.depth: must be a string"):
         split({}, {"depth": [1, 2]})
+    with pytest.raises(ConfigSpecError, match=r"spec.componentHparams.bad-key: not an hparam name"):
+        split({}, {"bad-key": 1})
 
 
 def test_custom_hparams_enter_the_canonical_name_by_their_full_names() -> None:
