@@ -4,6 +4,11 @@ The session starts its own cluster in `.cluster/e2e/` (never touching a cluster 
 `make cluster-up`) and stops it at the end. To run against a cluster that is already up, set
 `SEQMODEL_TEST_KUBECONFIG` to its kubeconfig (e.g. `.cluster/kubeconfig`); it is then left running.
 Every test under tests/e2e is marked `e2e`.
+
+Operator tests: `operator` installs the CRDs and runs one `python -m seqmodel_operator` for the session,
+watching namespaces `e2e-op-*` (log: <cluster>/logs/operator.log); `op_namespace` makes such a namespace
+and `claims(ns)` data and output PVCs with the sample data. Tests that kill an operator run their own
+(`e2e_support.OperatorProcess`) for a namespace outside that glob.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from e2e_support import REPO, UP_TIMEOUT, new_namespace, run_cli
+from e2e_support import (OPERATOR_GLOB, REPO, UP_TIMEOUT, Claims, OperatorProcess, install_crds, make_claims,
+                         new_namespace, remove_claim_dirs, run_cli, stop_runs)
 from localcluster.layout import Layout
 
 
@@ -40,9 +46,10 @@ class Cluster:
     layout: Layout  # where its volumes, logs and state live
     started_here: bool
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 60,
+                input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(["kubectl", f"--kubeconfig={self.kubeconfig}", *args], capture_output=True,
-                              text=True, check=check, timeout=timeout)
+                              text=True, check=check, timeout=timeout, input=input)
 
     def cli(self, *args: str, timeout: float = UP_TIMEOUT) -> subprocess.CompletedProcess:
         """`hack/cluster.py <args> --dir <this cluster>`."""
@@ -128,3 +135,50 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+# --- the operator (issue 4) ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> None:
+    """The SeqTrainingJob CRD (manifests/crd/), applied and Established."""
+    install_crds(cluster.kubectl)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
+    """One operator for the session, watching namespaces `e2e-op-*` (the `op_namespace` fixture), logging
+    to <cluster>/logs/operator.log. Tests that kill an operator start their own (`OperatorProcess`) for a
+    namespace outside that glob, so this one is never disturbed."""
+    proc = OperatorProcess(cluster.kubeconfig, [OPERATOR_GLOB], cluster.layout.logs / "operator.log")
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def op_namespace(core: client.CoreV1Api, operator: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace the session's operator watches (`e2e-op-...`)."""
+    name = new_namespace(core, f"op-{request.node.name}")
+    yield name
+    try:
+        core.delete_namespace(name)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+
+
+@pytest.fixture
+def claims(cluster: Cluster, core: client.CoreV1Api) -> Iterator[Callable[[str], Claims]]:
+    """`claims(ns)`: data and output PVCs unique to the test, the data one seeded with data/genome;
+    their directories are removed after the test."""
+    made: list[tuple[str, Claims]] = []
+
+    def make(ns: str) -> Claims:
+        made.append((ns, make_claims(core, cluster.layout.volumes, ns)))
+        return made[-1][1]
+
+    yield make
+    for ns, c in made:
+        stop_runs(core.api_client, ns)  # so no pod writes there again after the directories are gone
+        remove_claim_dirs(c)

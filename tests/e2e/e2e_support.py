@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from kubernetes import client
+import yaml
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,3 +138,292 @@ def new_namespace(core: client.CoreV1Api, hint: str) -> str:
 
     wait_for(lambda: default_sa_exists(core.api_client, name), 30, f"ServiceAccount {name}/default")
     return name
+
+
+# --- the operator (issue 4) ------------------------------------------------------------------------
+CRD_DIR = REPO / "manifests" / "crd"
+EXAMPLES = REPO / "manifests" / "examples"
+SAMPLE_DATA = REPO / "data" / "genome"
+OPERATOR_GLOB = "e2e-op-*"  # namespaces the session's operator watches (new_namespace(core, "op-..."))
+STJ_API = ("seqmodel.dev", "v1alpha1")
+STJ_PLURAL = "seqtrainingjobs"
+LABEL_PARENT_UID = "seqmodel.dev/job-uid"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OperatorProcess:
+    """`python -m seqmodel_operator` started by the tests: a child process with its log in a file.
+
+    Its PID and kernel start time go to `<log name>.pid` next to the kubeconfig (logs/ is rotated by
+    `up`), so a later session can stop one that a killed session left behind, and never a look-alike
+    that reused the PID.
+    """
+
+    def __init__(self, kubeconfig: Path, namespaces: list[str], log: Path, env: dict[str, str] | None = None):
+        self.kubeconfig, self.namespaces, self.log, self.env = kubeconfig, namespaces, log, env or {}
+        self.liveness = ""
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.kubeconfig.parent / f"{self.log.stem}.pid"
+
+    def start(self, timeout: float = 60) -> "OperatorProcess":
+        stop_stale(self.pid_file)
+        self.liveness = f"http://127.0.0.1:{free_port()}/healthz"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEQMODEL_OPERATOR_")}
+        env.update(KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1", **self.env)
+        argv = [sys.executable, "-m", "seqmodel_operator", "--liveness", self.liveness, "--log-format", "json"]
+        for ns in self.namespaces:
+            argv += ["--namespace", ns]
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            out.write(f"--- {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         env=env, cwd=REPO, start_new_session=True)
+        start_time = wait_for(lambda: process_start_time(self.proc.pid), 10, "the operator process to start")
+        self.pid_file.write_text(f"{self.proc.pid} {start_time}\n")
+        wait_for(lambda: self.healthy() or not self.alive() and "exited", timeout, f"the operator at {self.liveness}")
+        assert self.alive(), f"the operator exited with {self.proc.returncode}; see {self.log}"
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def healthy(self) -> bool:
+        """The liveness endpoint answers 200."""
+        try:
+            with urllib.request.urlopen(self.liveness, timeout=5) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, sig)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def stop_stale(pid_file: Path) -> None:
+    """SIGKILL the operator recorded in `pid_file` if that very process still runs."""
+    try:
+        pid, start_time = (int(x) for x in pid_file.read_text().split())
+    except (FileNotFoundError, ValueError):
+        return
+    if process_start_time(pid) == start_time:
+        os.killpg(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 10, f"stale operator {pid} to exit")
+    pid_file.unlink(missing_ok=True)
+
+
+def install_crds(kubectl: Callable[..., subprocess.CompletedProcess]) -> None:
+    """`kubectl apply -f manifests/crd/` and wait until the API server serves them (Established)."""
+    for args, timeout in ((("apply", "-f", str(CRD_DIR)), 60),
+                          (("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR)), 90)):
+        res = kubectl(*args, check=False, timeout=timeout)
+        assert res.returncode == 0, f"kubectl {' '.join(args)}: {res.stderr.strip()}"
+
+
+def kubectl_apply(kubectl: Callable[..., subprocess.CompletedProcess], ns: str, manifest: dict,
+                  check: bool = False) -> subprocess.CompletedProcess:
+    """`kubectl apply -n NS -f -` with the manifest as JSON (kubectl's default strict, server-side
+    field validation); the CompletedProcess, whatever the outcome unless `check`."""
+    return kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest), check=check)
+
+
+def load_example(name: str, **claims: str) -> dict:
+    """manifests/examples/<name>.yaml with its data and output claims swapped for a test's own."""
+    manifest = yaml.safe_load((EXAMPLES / name).read_text())
+    spec = manifest["spec"]
+    if "data" in claims:
+        spec["data"]["claim"] = claims["data"]
+    if "output" in claims:
+        spec["output"]["claim"] = claims["output"]
+    return manifest
+
+
+def stj(name: str, spec: dict) -> dict:
+    return {"apiVersion": "/".join(STJ_API), "kind": "SeqTrainingJob", "metadata": {"name": name}, "spec": spec}
+
+
+def get_stj(api: client.ApiClient, ns: str, name: str) -> dict | None:
+    try:
+        return client.CustomObjectsApi(api).get_namespaced_custom_object(*STJ_API, ns, STJ_PLURAL, name)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def stj_status(api: client.ApiClient, ns: str, name: str) -> dict:
+    return (get_stj(api, ns, name) or {}).get("status") or {}
+
+
+def wait_stj_phase(api: client.ApiClient, ns: str, name: str, phases: str | tuple[str, ...],
+                   timeout: float) -> dict:
+    """Wait until the SeqTrainingJob's status.phase is one of `phases` (a terminal phase other than
+    the ones asked for fails at once, with the status in the message); return the object."""
+    phases = (phases,) if isinstance(phases, str) else phases
+
+    def reached():
+        obj = get_stj(api, ns, name) or {}
+        phase = (obj.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") and phase not in phases:
+            raise AssertionError(f"SeqTrainingJob {ns}/{name} ended {phase}: {json.dumps(obj.get('status'))}")
+        return phase in phases and obj
+
+    return wait_for(reached, timeout, f"SeqTrainingJob {ns}/{name} to be {' or '.join(phases)}", interval=1)
+
+
+def child_jobs(batch: client.BatchV1Api, ns: str, parent_uid: str) -> list[client.V1Job]:
+    return batch.list_namespaced_job(ns, label_selector=f"{LABEL_PARENT_UID}={parent_uid}").items
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A test's data and output claims: PVCs in its namespace and their host directories."""
+
+    data: str
+    output: str
+    volumes: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.volumes / self.data
+
+    @property
+    def output_dir(self) -> Path:
+        return self.volumes / self.output
+
+    def run_dir(self, status: dict, replicate: int = 0) -> Path:
+        """Host directory of a replicate's version (status.replicates[i].outputPath on the output claim)."""
+        return self.output_dir / status["replicates"][replicate]["outputPath"]
+
+
+def make_claims(core: client.CoreV1Api, volumes: Path, ns: str) -> Claims:
+    """PVCs `data-<ns>` and `out-<ns>` (claim directories are cluster-wide: names unique per test), the
+    data claim seeded with the sample data as `data/genome/`."""
+    claims = Claims(f"data-{ns}", f"out-{ns}", volumes)
+    shutil.copytree(SAMPLE_DATA, claims.data_dir / "data" / "genome")
+    for claim in (claims.data, claims.output):
+        core.create_namespaced_persistent_volume_claim(ns, pvc(claim))
+    return claims
+
+
+def remove_claim_dirs(claims: Claims) -> None:
+    for path in (claims.data_dir, claims.output_dir):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class PhaseRecorder:
+    """Watches one SeqTrainingJob in a thread and records (wall-clock arrival time, status.phase) of
+    every version of it the API server sends: an exact history of its writes. Wall clock, because it
+    is compared with the API server's timestamps (same host)."""
+
+    def __init__(self, api: client.ApiClient, ns: str, name: str):
+        self.api, self.ns, self.name = api, ns, name
+        self.seen: list[tuple[float, str | None]] = []
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"watch-{name}")
+
+    def __enter__(self) -> "PhaseRecorder":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(15)
+
+    def _run(self) -> None:
+        custom = client.CustomObjectsApi(self.api)
+        version = None
+        try:
+            while not self.stopped.is_set():
+                w = watch.Watch()
+                kwargs = {"resource_version": version} if version else {}
+                for event in w.stream(custom.list_namespaced_custom_object, *STJ_API, self.ns, STJ_PLURAL,
+                                      field_selector=f"metadata.name={self.name}", timeout_seconds=2, **kwargs):
+                    obj = event["object"]
+                    version = obj["metadata"]["resourceVersion"]
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self.seen.append((time.time(), (obj.get("status") or {}).get("phase")))
+                    if self.stopped.is_set():
+                        w.stop()
+        except BaseException as err:  # noqa: BLE001  reported by phases()
+            self.error = err
+
+    def phases(self) -> list[str]:
+        """Distinct consecutive phases seen, in order."""
+        assert self.error is None, f"the watch of {self.name} failed: {self.error!r}"
+        out: list[str] = []
+        for _, phase in self.seen:
+            if phase and (not out or out[-1] != phase):
+                out.append(phase)
+        return out
+
+    def first(self, phase: str) -> float | None:
+        return next((t for t, p in self.seen if p == phase), None)
+
+
+def stop_runs(api: client.ApiClient, ns: str, timeout: float = 120) -> None:
+    """Delete the namespace's SeqTrainingJobs and Jobs and wait (best effort) until its pods are gone."""
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    try:
+        client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(*STJ_API, ns, STJ_PLURAL)
+        batch.delete_collection_namespaced_job(ns, propagation_policy="Background")
+        core.delete_collection_namespaced_pod(ns)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and core.list_namespaced_pod(ns).items:
+        time.sleep(0.5)
+
+
+# --- small runs on local-0 ---------------------------------------------------------------------------
+RUN_TIMEOUT = 900  # seconds; a small run takes ~20 s on a quiet machine, minutes on a loaded one
+# A small model that validates (2 batches: a count, as values > 1 are) and checkpoints every 10 steps.
+SMALL = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.0, "seq_len": 100, "batch_size": 8,
+         "lr": 0.002, "warmup_steps": 10, "max_steps": 100, "val_check_interval": 10, "limit_val_batches": 2,
+         "log_every_n_steps": 5, "accelerator": "cpu"}
+
+
+def small_job(name: str, claims: Claims, **spec: object) -> dict:
+    return stj(name, {"hparams": dict(SMALL), "resources": {"gpus": 1, "cpu": 1, "memory": "2Gi"},
+                      "data": {"claim": claims.data, "types": ["genome"]}, "output": {"claim": claims.output},
+                      "backoffLimit": 2, **spec})
+
+
+def trainer_pid(core: client.CoreV1Api, ns: str, job_name: str) -> tuple[str, int]:
+    """The running trainer of the Job's (only) pod: its name and host PID."""
+    name = wait_for(lambda: [p.metadata.name for p in job_pods(core, ns, job_name)
+                             if p.status.phase in ("Pending", "Running")], 120, f"a pod of {job_name}")[0]
+    return name, running_pid(core, ns, name, timeout=RUN_TIMEOUT)
+
+
+def first_checkpoint(run_dir: Path) -> Path:
+    return wait_for(lambda: next(iter(sorted((run_dir / "checkpoints").glob("*.ckpt"))), None), RUN_TIMEOUT,
+                    f"a checkpoint in {run_dir}", interval=0.5)
+
+
+def trainer_log(pod_logs: Path, ns: str, pod: client.V1Pod) -> str:
+    """The trainer's log on the process node (there is no `kubectl logs`)."""
+    path = pod_logs / f"{ns}_{pod.metadata.name}_{pod.metadata.uid}" / "trainer" / "0.log"
+    return path.read_text()
