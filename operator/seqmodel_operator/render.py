@@ -11,7 +11,7 @@ Variables of `job.yaml.j2`:
   labels, annotations        app.kubernetes.io/* and seqmodel.dev/* (parent, replicate, version, output)
   owner                      the ownerReference to the SeqTrainingJob (deletion cascades)
   image, image_pull_policy   the trainer image
-  stage_args, run_args       arguments of `python -m seqmodel.job.pod stage|run`
+  stage_args, run_args       arguments of `python -m seqmodel.job.pod stage|run` (`$` doubled, see literal)
   env                        SEQMODEL_* and the termination-log variable, as a list of {name, value}
   resources                  {limits, requests}: GPUs as config.gpu_resource, cpu, memory
   node_selector, tolerations GPU type and the configured placement
@@ -186,6 +186,12 @@ def stage_args(plan: Plan, replicate: Replicate) -> list[str]:
     return args
 
 
+def literal(args: list[str]) -> list[str]:
+    """Arguments as the container gets them: the kubelet expands `$(VAR)` in args and reads `$$` as `$`,
+    so every `$` is doubled and a value like `$(HOME)/genome.fa` reaches the run as written."""
+    return [arg.replace("$", "$$") for arg in args]
+
+
 def context(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
     """The template's variables for one replicate (documented in the module docstring)."""
     spec = plan.spec
@@ -205,7 +211,8 @@ def context(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
         "labels": labels(plan, replicate),
         "annotations": {C.ANNOTATION_CANONICAL: plan.canonical, C.ANNOTATION_OUTPUT: output_path},
         "owner": owner_reference(plan), "image": plan.image, "image_pull_policy": config.image_pull_policy,
-        "stage_args": stage_args(plan, replicate), "run_args": plan.run_args(replicate.version), "env": env,
+        "stage_args": literal(stage_args(plan, replicate)), "run_args": literal(plan.run_args(replicate.version)),
+        "env": env,
         "resources": resources(plan, config), "node_selector": selector, "tolerations": tolerations,
         **volumes_and_mounts(plan, replicate, config),
         "backoff_limit": int(spec.get("backoffLimit", 3)),

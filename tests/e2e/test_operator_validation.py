@@ -130,7 +130,9 @@ def test_string_hparam_is_one_verbatim_argument(cluster, api, batch, op_namespac
 
     pod = job["spec"]["template"]["spec"]
     (trainer,) = pod["containers"]
-    assert [a for a in trainer["args"] if a.startswith("--seq_file")] == [f"--seq_file={value}"]
+    # as written; every `$` doubled, which the kubelet's `$(VAR)` expansion reads back as one
+    arg = f"--seq_file={value.replace('$', '$$')}"
+    assert [a for a in trainer["args"] if a.startswith("--seq_file")] == [arg]
     assert trainer["command"] == ["python", "-m", "seqmodel.job.pod", "run"]
     assert [c["command"] for c in pod["initContainers"]] == [["python", "-m", "seqmodel.job.pod", "stage"]]
     for key in ("hostNetwork", "hostPID", "hostIPC"):
@@ -139,7 +141,7 @@ def test_string_hparam_is_one_verbatim_argument(cluster, api, batch, op_namespac
     # the value appears nowhere else in the Job, not even in pieces
     markers = ("hostNetwork", "{{", "{%", "$(id)", "`id`", "pwned", "7*7")
     found = [s for s in strings(job) if any(m in s for m in markers)]
-    assert found == [f"--seq_file={value}"], found
+    assert found == [arg], found
 
 
 def strings(obj: Any) -> list[str]:

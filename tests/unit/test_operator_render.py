@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -337,6 +338,9 @@ def assert_only_verbatim(value: str, fields: list[str]) -> None:
     except RenderError:
         return
     expected = _substitute(copy.deepcopy(benign), PLACEHOLDER, value)
+    for c in pod_spec(expected)["initContainers"] + pod_spec(expected)["containers"]:  # the kubelet reads $$ as $
+        c["args"] = _substitute(pod_spec(benign)["initContainers" if c["name"] == "stage" else "containers"][0]["args"],
+                                PLACEHOLDER, value.replace("$", "$$"))
     for meta in (expected["metadata"], expected["spec"]["template"]["metadata"]):
         meta["labels"][C.LABEL_CANONICAL] = plan.version_key
     assert job == expected
@@ -362,6 +366,18 @@ def test_hostile_seq_file_is_one_argument() -> None:
     job = render(_body_with(value, ["hparams.seq_file"]))
     assert [a for a in container(job, "trainer")["args"] if a.startswith("--seq_file")] == [f"--seq_file={value}"]
     assert "49" not in str(render(_body_with("{{ 7*7 }}", ["hparams.seq_file"]))["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def test_kubelet_expansion_cannot_change_a_value() -> None:
+    """`$(VAR)` in container args is expanded by the kubelet; doubled, every `$` reaches the run as written."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack"))
+    from localcluster.node.env import expand  # the process node's copy of the kubelet's expansion
+
+    value = "$(HOME)/x $$(PATH) $5"
+    arg = next(a for a in container(render(_body_with(value, ["hparams.seq_file"])), "trainer")["args"]
+               if a.startswith("--seq_file"))
+    assert arg == "--seq_file=$$(HOME)/x $$$$(PATH) $$5"
+    assert expand(arg, {"HOME": "/tmp", "PATH": "/bin"}) == f"--seq_file={value}"
 
 
 def test_characters_beyond_the_basic_plane_render() -> None:
