@@ -168,7 +168,7 @@ def job_status_schema() -> dict[str, Any]:
         "output": _describe("claim-relative output path(s), for the printer column", s),
         "replicates": {"type": "array", "items": {"type": "object", "properties": {
             "index": i, "version": i, "outputPath": s, "job": s, "phase": s, "message": s,
-            "restarts": i, "metrics": metrics,
+            "restarts": _describe("retries: failed pods that another attempt followed", i), "metrics": metrics,
             "predictions": _describe("claim-relative predictions file (test mode)", s)}}},
         "startTime": {"type": "string", "format": "date-time"},
         "completionTime": {"type": "string", "format": "date-time"},

@@ -160,7 +160,10 @@ def replicate_entries(previous: Iterable[Mapping[str, Any]], jobs: Iterable[Mapp
         meta, prev = job["metadata"], entries.get(index, {})
         version = int(meta["labels"][C.LABEL_VERSION])
         entry = {"index": index, "version": version, "outputPath": meta["annotations"][C.ANNOTATION_OUTPUT],
-                 "job": meta["name"], "phase": job_phase(job), "restarts": int((job.get("status") or {}).get("failed", 0))}
+                 "job": meta["name"], "phase": job_phase(job)}
+        failed_pods = int((job.get("status") or {}).get("failed", 0))
+        # retries: failed pods that another attempt followed (the last one of a failed Job was not retried)
+        entry["restarts"] = max(0, failed_pods - 1) if entry["phase"] == "Failed" else failed_pods
         same_run = prev.get("job") == meta["name"]
         if entry["phase"] == "Failed":
             if same_run and prev.get("phase") == "Failed" and prev.get("message"):

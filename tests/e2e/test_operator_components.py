@@ -78,7 +78,7 @@ def test_a_bad_component_hparam_fails_the_job_naming_it(
                                                       dilated_layers=0), check=True)
     status = wait_stj_phase(api, ns, "bad-layers", "Failed", RUN_TIMEOUT)["status"]
     assert "dilated_layers" in status["message"] and ">= 1" in status["message"], status["message"]
-    assert status["replicates"][0]["restarts"] == 1  # exit 2: the podFailurePolicy fails it without retries
+    assert status["replicates"][0]["restarts"] == 0  # exit 2: the podFailurePolicy fails it without retries
     run_dir: Path = mine.run_dir(status)
     assert not (run_dir / "checkpoints").exists()
 

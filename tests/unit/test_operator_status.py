@@ -286,3 +286,13 @@ def test_a_failure_outranks_a_pending_reason() -> None:
     status, _ = st.compute(job_body(replicates=2), "x", jobs, pods, "t0")
     assert status["phase"] == "Failed"
     assert status["message"] == "replicate 1: BackoffLimitExceeded: container trainer exited with code 1 (Error): boom"
+
+
+def test_restarts_count_retries_not_the_last_failure() -> None:
+    """A Job that failed at its first pod was never retried; one that succeeded after two failures was, twice."""
+    failed_once, _ = st.replicate_entries([], [child_job(0, 0, failed="PodFailurePolicy", failures=1)], PodsOf({}))
+    assert failed_once[0]["restarts"] == 0
+    retried, _ = st.replicate_entries([], [child_job(0, 0, complete=True, failures=2)], PodsOf({}))
+    assert retried[0]["restarts"] == 2
+    exhausted, _ = st.replicate_entries([], [child_job(0, 0, failed="BackoffLimitExceeded", failures=3)], PodsOf({}))
+    assert exhausted[0]["restarts"] == 2
