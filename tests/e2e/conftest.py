@@ -130,6 +130,10 @@ def batch(api: client.ApiClient) -> client.BatchV1Api:
 def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
     name = new_namespace(core, request.node.name)
     yield name
+    _delete_namespace(core, name)
+
+
+def _delete_namespace(core: client.CoreV1Api, name: str) -> None:
     try:
         core.delete_namespace(name)
     except ApiException as e:
@@ -161,11 +165,7 @@ def op_namespace(core: client.CoreV1Api, operator: OperatorProcess, request: pyt
     """A fresh namespace the session's operator watches (`e2e-op-...`)."""
     name = new_namespace(core, f"op-{request.node.name}")
     yield name
-    try:
-        core.delete_namespace(name)
-    except ApiException as e:
-        if e.status != 404:
-            raise
+    _delete_namespace(core, name)
 
 
 @pytest.fixture

@@ -184,22 +184,33 @@ class Reconciler:
                     self.synced[meta["uid"]] = signature
 
     def sync(self, ns: str, name: str, uid: str, canonical: str | None = None) -> None:
-        """Recompute the status from the children and write it when it changed (retrying on conflicts)."""
+        """Recompute the status from the children and write it when it changed."""
+        def compute(body: Mapping[str, Any]) -> dict[str, Any] | None:
+            old = body.get("status") or {}
+            if old.get("phase") == "Failed" and not old.get("replicates"):
+                return None  # failed before any child existed (bad spec): nothing to mirror
+            while True:
+                jobs = self.kube.child_jobs(ns, uid)
+                name_of = canonical or old.get("canonicalName") or next(
+                    (j["metadata"]["annotations"].get(C.ANNOTATION_CANONICAL) for j in jobs), "")
+                new, taken = st.compute(body, name_of, jobs, lambda job: self.kube.job_pods(ns, job), st.now_iso())
+                if not taken:
+                    break
+                self.move_versions(body, taken, jobs)
+            return None if all(old.get(k) == v for k, v in new.items()) else new
+
+        self.update_status(ns, name, uid, compute)
+
+    def update_status(self, ns: str, name: str, uid: str,
+                      compute: Callable[[Mapping[str, Any]], dict[str, Any] | None]) -> None:
+        """Write the status `compute(object)` returns (None: nothing to write) with the resourceVersion it
+        was computed from; after a 409 read the object again and recompute."""
         for _ in range(STATUS_RETRIES):
             body = self.kube.get_training_job(ns, name)
             if body is None or body["metadata"]["uid"] != uid:
                 return  # deleted (or replaced by a namesake): its children go with it
-            old = body.get("status") or {}
-            if old.get("phase") == "Failed" and not old.get("replicates"):
-                return  # failed before any child existed (bad spec): nothing to mirror
-            jobs = self.kube.child_jobs(ns, uid)
-            name_of = canonical or old.get("canonicalName") or next(
-                (j["metadata"]["annotations"].get(C.ANNOTATION_CANONICAL) for j in jobs), "")
-            new, taken = st.compute(body, name_of, jobs, lambda job: self.kube.job_pods(ns, job), st.now_iso())
-            if taken:
-                self.move_versions(body, taken, jobs)
-                continue
-            if all(old.get(k) == v for k, v in new.items()):
+            new = compute(body)
+            if new is None:
                 return
             try:
                 self.kube.patch_training_job_status(ns, name, new, body["metadata"]["resourceVersion"])
@@ -207,7 +218,7 @@ class Reconciler:
                 if is_status(err, 409):
                     continue
                 raise
-            self.announce(body, old, new)
+            self.announce(body, body.get("status") or {}, new)
             return
         raise kopf.TemporaryError(f"status of {ns}/{name}: {STATUS_RETRIES} conflicts in a row", delay=1)
 
@@ -235,22 +246,13 @@ class Reconciler:
 
     def fail(self, ns: str, name: str, uid: str, reason: str, message: str) -> None:
         """End a job that cannot run: phase Failed, a condition saying why, an Event."""
-        for _ in range(STATUS_RETRIES):
-            body = self.kube.get_training_job(ns, name)
-            if body is None or body["metadata"]["uid"] != uid:
-                return
+        def compute(body: Mapping[str, Any]) -> dict[str, Any]:
             old = body.get("status") or {}
             generation, now = int(body["metadata"].get("generation", 1)), st.now_iso()
             conditions = st.set_condition(list(old.get("conditions") or []), C.COND_SUCCEEDED, "False", reason,
                                           message, generation, now)
             conditions = st.set_condition(conditions, C.COND_READY, "False", reason, message, generation, now)
-            new = {"phase": "Failed", "message": message, "conditions": conditions,
-                   "observedGeneration": generation, "completionTime": now}
-            try:
-                self.kube.patch_training_job_status(ns, name, new, body["metadata"]["resourceVersion"])
-            except Exception as err:
-                if is_status(err, 409):
-                    continue
-                raise
-            self.announce(body, old, new)
-            return
+            return {"phase": "Failed", "message": message, "conditions": conditions,
+                    "observedGeneration": generation, "completionTime": now}
+
+        self.update_status(ns, name, uid, compute)
