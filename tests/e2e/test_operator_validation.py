@@ -194,6 +194,18 @@ def test_missing_data_type_fails_once_naming_the_path(cluster, api, core, batch,
     assert stage.exit_code == 2 and "data/nosuch" in stage.message
 
 
+@pytest.mark.parametrize("path, words", [
+    ("stj.spec.hparams.lr", ["<number>", "peak learning rate", "default: 0.001"]),
+    ("stj.spec.hparams.positional_encoding", ["<string>", "positional encoding", "sinusoidal", "learned"]),
+    ("stj.spec.checkpoint.fromJob", ["<string>", "SeqTrainingJob in this namespace"]),
+])
+def test_kubectl_explain_shows_each_fields_help(cluster, crds, path, words):
+    """The schema comes from the hparam registry, help included: `kubectl explain` is the reference."""
+    out = cluster.kubectl("explain", path).stdout
+    missing = [w for w in words if w not in out]
+    assert not missing, out
+
+
 def test_the_session_operator_survived_all_of_the_above(operator):
     assert operator.alive(), f"the operator exited; see {operator.log}"
     assert operator.healthy(), f"{operator.liveness} does not answer 200"
