@@ -240,3 +240,16 @@ def test_failing_init_container_fails_the_pod_without_starting_the_main_one(core
     main = status.container_statuses[0]
     assert main.state.waiting.reason == "PodInitializing" and main.container_id is None
     assert {c.type: c.status for c in status.conditions}["Initialized"] == "False"
+
+
+def test_a_mount_over_the_venvs_directory_does_not_hide_the_venv(core, namespace):
+    """A volume mounted at the first directory of this venv's path (as `/tmp` is when the repository is
+    checked out under /tmp) rewrites the pod's own paths, never the host's PATH to the venv."""
+    top = "/" + Path(sys.prefix).parts[1]
+    code = "import sys, seqmodel; open('/dev/termination-log', 'w').write(sys.prefix)"
+    spec = {"restartPolicy": "Never", "containers": [python(code, volumeMounts=[{"name": "v", "mountPath": top}])],
+            "volumes": [{"name": "v", "emptyDir": {}}]}
+    create_pod(core, namespace, "venv", spec)
+    assert wait_for(lambda: finished(core, namespace, "venv"), 90, "the pod to finish") == "Succeeded"
+    term = core.read_namespaced_pod("venv", namespace).status.container_statuses[0].state.terminated
+    assert term.message == sys.prefix

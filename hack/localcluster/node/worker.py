@@ -214,15 +214,16 @@ class PodWorker(threading.Thread):
 
     def _make_run(self, c: Container, dirs: dict[str, Path]) -> ContainerRun:
         spec = c.spec
-        env = build_env(self.pod, spec, {**self.cfg.base_env, "HOSTNAME": self.pod["metadata"]["name"],
-                                         "TMPDIR": str(self.dir / "tmp")},
-                        self.api.env_data, self.cfg.host_ip, self.cfg.allocatable)
+        host_env = {**self.cfg.base_env, "HOSTNAME": self.pod["metadata"]["name"], "TMPDIR": str(self.dir / "tmp")}
+        env = build_env(self.pod, spec, host_env, self.api.env_data, self.cfg.host_ip, self.cfg.allocatable)
         mounts = volumes.mounts_for(spec, dirs, env)
         cdir = self.dir / "containers" / c.name
         msg_path = spec.get("terminationMessagePath") or "/dev/termination-log"
         mounts.append(volumes.Mount(msg_path, cdir / "termination-log"))
         rewrite = volumes.rewriter(mounts)
-        env = {k: rewrite(v) for k, v in env.items()}
+        # Only the pod's values name container paths; the host's own (PATH to this venv, TMPDIR) stay as they
+        # are, even when the repository lives under a mount path such as /tmp.
+        env = {k: v if host_env.get(k) == v else rewrite(v) for k, v in env.items()}
         argv = [rewrite(expand(a, env)) for a in (spec.get("command") or []) + (spec.get("args") or [])]
         (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
         cwd = self._working_dir(spec.get("workingDir"), rewrite)
