@@ -16,6 +16,7 @@ from seqmodel_operator.settings import Config
 
 STJ = dict(group=C.GROUP, version=C.VERSION, plural=C.JOB_PLURAL)
 OBJECT_WORKERS = 1000  # kopf's per-object workers per resource kind (asyncio tasks, a few KiB each)
+RETRY_DELAY = 5.0
 reconciler: Reconciler | None = None
 
 
@@ -49,9 +50,11 @@ def _reconciler() -> Reconciler:
     return reconciler
 
 
-@kopf.on.resume(**STJ)
-@kopf.on.create(**STJ)
-@kopf.on.update(**STJ, field="spec.suspend")
+# A failed attempt (the API server unreachable, a conflict) is retried after RETRY_DELAY seconds, not
+# kopf's default minute: a job should not sit unstarted for a transient error.
+@kopf.on.resume(**STJ, backoff=RETRY_DELAY)
+@kopf.on.create(**STJ, backoff=RETRY_DELAY)
+@kopf.on.update(**STJ, field="spec.suspend", backoff=RETRY_DELAY)
 def ensure(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     def hand_over(status: dict[str, Any]) -> None:
         patch.fns.append(functools.partial(_first_status, status))
