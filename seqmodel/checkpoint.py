@@ -23,6 +23,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from seqmodel import VERSION, migrations
 from seqmodel.atomic import atomic_open
 from seqmodel.errors import UserError
+from seqmodel.outputs import newest_checkpoint
 
 STAMP_KEY = "seqmodel"
 
@@ -129,7 +130,7 @@ def resolve_resume(value: str, out_dir: Path) -> Path:
     """`last` means the newest checkpoint in the run's output directory; anything else is a path."""
     if value != "last":
         return Path(value)
-    found = sorted((out_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not found:
+    found = newest_checkpoint(out_dir)
+    if found is None:
         raise CheckpointError(f"--resume_from_checkpoint=last: no checkpoint in {out_dir / 'checkpoints'}")
-    return found[-1]
+    return found

@@ -58,6 +58,11 @@ def prepare_output_dir(out: Path, resuming: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def newest_checkpoint(out: Path) -> Path | None:
+    """The checkpoint a run in `out` resumes from: the newest in `out/checkpoints` by modification time."""
+    return max((out / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, default=None)
+
+
 def write_hparams(out: Path, hparams: Mapping[str, Any], name: str) -> Path:
     """hparams.yaml: the full config, the code version and the canonical name: enough to rerun."""
     path = out / "hparams.yaml"

@@ -27,7 +27,7 @@ from typing import NoReturn, Optional, Sequence
 
 from seqmodel import VERSION, run
 from seqmodel.errors import UserError
-from seqmodel.outputs import OWNER_FILE, is_global_zero, visible_entries, write_termination_log
+from seqmodel.outputs import OWNER_FILE, is_global_zero, newest_checkpoint, visible_entries, write_termination_log
 
 EXIT_VERSION_TAKEN = 3
 ATTEMPTS_DIR = ".attempts"
@@ -126,11 +126,6 @@ def _root_dir(args: Sequence[str]) -> Path:
     return Path(values[-1])
 
 
-def _newest_checkpoint(out: Path) -> Optional[Path]:
-    """The checkpoint `--resume_from_checkpoint=last` resumes (newest by mtime, as resolve_resume picks)."""
-    return max((out / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, default=None)
-
-
 def _set_aside(out: Path) -> Path:
     """Move a failed attempt's files into the first free `.attempts/<k>`, so nothing is lost and the
     run starts in an empty directory."""
@@ -155,7 +150,7 @@ def run_args(args: Sequence[str]) -> list[str]:
     checkpoint exists); only global rank zero moves files.
     """
     out = _root_dir(args)
-    newest = _newest_checkpoint(out)
+    newest = newest_checkpoint(out)
     if newest is not None:
         print(f"resuming from {newest}", file=sys.stderr, flush=True)
         kept = [arg for arg in args if not arg.startswith(tuple(f"--{flag}=" for flag in CHECKPOINT_FLAGS))]
