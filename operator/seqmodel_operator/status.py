@@ -41,18 +41,21 @@ def job_phase(job: Mapping[str, Any]) -> str:
         return "Suspended"
     if status.get("ready"):
         return "Running"  # a pod is up; before that it is scheduling, pulling or staging data
-    if _true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget"):
+    if _outcome_decided(job):
         # The pod has ended (ready is 0) but Complete/Failed come only once the Job controller has
         # counted it (status.uncountedTerminatedPods): still Running, not back to Pending.
         return "Running"
     return "Pending"
 
 
+def _outcome_decided(job: Mapping[str, Any]) -> bool:
+    return bool(_true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget"))
+
+
 def job_finishing(job: Mapping[str, Any]) -> bool:
     """The Job controller has decided the outcome (SuccessCriteriaMet, FailureTarget) but not written it
     yet: Complete or Failed follows once it has counted the pods."""
-    return (bool(_true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget"))
-            and job_phase(job) not in TERMINAL)
+    return _outcome_decided(job) and job_phase(job) not in TERMINAL
 
 
 def job_signature(job: Mapping[str, Any]) -> tuple[Any, ...]:
