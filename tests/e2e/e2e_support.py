@@ -275,6 +275,12 @@ def stj_status(api: client.ApiClient, ns: str, name: str) -> dict:
     return (get_stj(api, ns, name) or {}).get("status") or {}
 
 
+def wait_stj_replicates(api: client.ApiClient, ns: str, name: str, timeout: float = 120) -> dict:
+    """Wait until the SeqTrainingJob's status lists its replicates (their versions and paths); the object."""
+    return wait_for(lambda: (o := get_stj(api, ns, name)) and (o.get("status") or {}).get("replicates") and o,
+                    timeout, f"the replicates in the status of {ns}/{name}")
+
+
 def wait_stj_phase(api: client.ApiClient, ns: str, name: str, phases: str | tuple[str, ...],
                    timeout: float) -> dict:
     """Wait until the SeqTrainingJob's status.phase is one of `phases` (a terminal phase other than

@@ -13,7 +13,8 @@ import signal
 import pytest
 
 from e2e_support import (RUN_TIMEOUT, SMALL, OperatorProcess, child_jobs, first_checkpoint, get_stj, job_pods,
-                         kubectl_apply, pid_alive, small_job, stj, trainer_log, trainer_pid, wait_for, wait_stj_phase)
+                         kubectl_apply, pid_alive, small_job, stj, trainer_log, trainer_pid, wait_for, wait_stj_phase,
+                         wait_stj_replicates)
 
 
 def counter(core, ns: str) -> dict:
@@ -81,8 +82,7 @@ def test_killed_trainer_is_retried_and_resumes_in_the_same_version(cluster, api,
     ns = op_namespace
     c = claims(ns)
     assert kubectl_apply(cluster.kubectl, ns, small_job("resume", c)).returncode == 0
-    obj = wait_for(lambda: (o := get_stj(api, ns, "resume")) and (o.get("status") or {}).get("replicates") and o,
-                   120, "the replicate's status")
+    obj = wait_stj_replicates(api, ns, "resume")
     run_dir = c.run_dir(obj["status"])
     job_name = obj["status"]["replicates"][0]["job"]
     first_pod, pid = trainer_pid(core, ns, job_name)

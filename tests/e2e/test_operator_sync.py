@@ -8,7 +8,8 @@ import json
 import pytest
 
 from e2e_support import (RUN_TIMEOUT, SMALL, PhaseRecorder, child_jobs, first_checkpoint, get_stj, job_pods,
-                         kubectl_apply, pid_alive, small_job, trainer_log, trainer_pid, wait_for, wait_stj_phase)
+                         kubectl_apply, pid_alive, small_job, trainer_log, trainer_pid, wait_for, wait_stj_phase,
+                         wait_stj_replicates)
 
 REFLECTION_LIMIT = 2.0  # seconds from the child Job's Complete condition to the parent showing Succeeded
 
@@ -40,8 +41,7 @@ def test_suspend_stops_the_run_and_resume_continues_it(cluster, api, batch, core
     ns = op_namespace
     c = claims(ns)
     assert kubectl_apply(cluster.kubectl, ns, small_job("pausable", c)).returncode == 0
-    obj = wait_for(lambda: (o := get_stj(api, ns, "pausable")) and (o.get("status") or {}).get("replicates") and o,
-                   120, "the replicate's status")
+    obj = wait_stj_replicates(api, ns, "pausable")
     uid, run_dir = obj["metadata"]["uid"], c.run_dir(obj["status"])
     job_name = obj["status"]["replicates"][0]["job"]
     first_pod, pid = trainer_pid(core, ns, job_name)
