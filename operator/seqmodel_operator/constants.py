@@ -6,6 +6,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "seqmodel"
 
 JOB_KIND, JOB_PLURAL, JOB_SHORT = "SeqTrainingJob", "seqtrainingjobs", "stj"
+SWEEP_KIND, SWEEP_PLURAL, SWEEP_SHORT = "SeqSweep", "seqsweeps", "sweep"
 
 # Labels on every child Job and pod; the parent's UID selects its children.
 LABEL_PARENT = f"{GROUP}/job"  # the SeqTrainingJob's name
@@ -15,11 +16,19 @@ LABEL_VERSION = f"{GROUP}/version"
 LABEL_CANONICAL = f"{GROUP}/canonical-digest"  # canonical names are too long and too free for labels
 ANNOTATION_CANONICAL = f"{GROUP}/canonical-name"
 ANNOTATION_OUTPUT = f"{GROUP}/output-path"
+# Labels on a sweep's trials (SeqTrainingJobs named <sweep>-<index>).
+LABEL_SWEEP = f"{GROUP}/sweep"
+LABEL_SWEEP_UID = f"{GROUP}/sweep-uid"
+LABEL_TRIAL = f"{GROUP}/trial"
 LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 
 # The longest SeqTrainingJob name: child Job names add `-<replicate>-v<version>` and must stay
 # valid label values (63 characters), because the Job controller labels pods with them.
 MAX_NAME_CHARS = 45
+# Trials of one sweep, and so the longest sweep name: `<sweep>-<index>` is a job name.
+MAX_TRIALS = 100_000
+MAX_SWEEP_NAME_CHARS = MAX_NAME_CHARS - len(f"-{MAX_TRIALS - 1}")
+MAX_FAILURES_SHOWN = 5  # failed trials listed in a sweep's status (the count has them all)
 
 # hparams the operator sets itself from other spec fields; users cannot put them in spec.hparams.
 OPERATOR_OWNED_HPARAMS = (

@@ -27,6 +27,10 @@ MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "crd"
 IMMUTABLE_SPEC_FIELDS = ("mode", "hparams", "componentHparams", "configFrom", "code", "image", "resources",
                          "scratch", "data", "output", "replicates", "checkpoint", "backoffLimit",
                          "activeDeadlineSeconds", "ttlSecondsAfterFinished", "queueName")
+# A sweep's spec is its record too; only how fast it goes and whether it goes can change.
+SWEEP_IMMUTABLE_FIELDS = ("template", "parameters", "replicates", "trialRetries", "maxFailedTrials", "objective")
+# Job fields a sweep sets on its trials from its own (replicates, trialRetries, suspend).
+SWEEP_OWNED_JOB_FIELDS = ("replicates", "backoffLimit", "suspend")
 HPARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 QUANTITY = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True,
             "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"}
@@ -59,8 +63,9 @@ def hparams_schema() -> dict[str, Any]:
                            f"Set by other fields instead: {', '.join(C.OPERATOR_OWNED_HPARAMS)}."}
 
 
-def job_spec_schema() -> dict[str, Any]:
-    """A SeqTrainingJob's spec; SeqSweep templates reuse it."""
+def job_spec_schema(immutable: bool = True) -> dict[str, Any]:
+    """A SeqTrainingJob's spec; a SeqSweep's template reuses it (`immutable=False`: the sweep has its own
+    rules, about the template as a whole)."""
     obj = lambda props, **kw: {"type": "object", "properties": props, **kw}  # noqa: E731
     return obj({
         "mode": _describe("train fits a model; test writes predictions from spec.checkpoint",
@@ -137,15 +142,18 @@ def job_spec_schema() -> dict[str, Any]:
         "suspend": _describe("stop the pods; false again resumes from the newest checkpoint",
                              {"type": "boolean", "default": False}),
         "queueName": _describe("Kueue LocalQueue: child Jobs start suspended until Kueue admits them", DNS_LABEL),
-    }, **{"x-kubernetes-validations": [
-        {"rule": f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})",
-         "message": f"spec.{f} cannot change after the job is created; create a new job"}
-        for f in IMMUTABLE_SPEC_FIELDS
-    ] + [{"rule": "self.mode != 'test' || has(self.checkpoint)",
+    }, **{"x-kubernetes-validations": (_immutable(IMMUTABLE_SPEC_FIELDS, "job") if immutable else []) + [
+        {"rule": "self.mode != 'test' || has(self.checkpoint)",
           "message": "spec.checkpoint is required in test mode: the model to test"},
          {"rule": "self.mode != 'test' || !has(self.checkpoint) || !has(self.checkpoint.use) "
                   "|| self.checkpoint.use == 'weights'",
           "message": "spec.checkpoint.use must be weights in test mode"}]})
+
+
+def _immutable(fields: tuple[str, ...], kind: str) -> list[dict[str, str]]:
+    return [{"rule": f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})",
+             "message": f"spec.{f} cannot change after the {kind} is created; create a new {kind}"}
+            for f in fields]
 
 
 def _condition_schema() -> dict[str, Any]:
@@ -189,38 +197,175 @@ def training_job_crd() -> dict[str, Any]:
             "message": f"metadata.name must be at most {C.MAX_NAME_CHARS} characters: "
                        "child Job names add a suffix and must stay valid labels"}],
     }
+    return _crd(C.JOB_KIND, C.JOB_PLURAL, C.JOB_SHORT, schema, [
+        column("Phase", ".status.phase"),
+        column("Mode", ".spec.mode"),
+        column("Replicas", ".spec.replicates", "integer"),
+        column("Output", ".status.output"),
+        column("Age", ".metadata.creationTimestamp", "date"),
+        column("Canonical", ".status.canonicalName", priority=1),
+        column("Message", ".status.message", priority=1),
+    ])
+
+
+def _crd(kind: str, plural: str, short: str, schema: dict[str, Any], columns: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{C.JOB_PLURAL}.{C.GROUP}",
+        "metadata": {"name": f"{plural}.{C.GROUP}",
                      "labels": {"app.kubernetes.io/name": "seqmodel", "app.kubernetes.io/part-of": "seqmodel"}},
         "spec": {
             "group": C.GROUP,
             "scope": "Namespaced",
-            "names": {"kind": C.JOB_KIND, "listKind": f"{C.JOB_KIND}List", "plural": C.JOB_PLURAL,
-                      "singular": C.JOB_KIND.lower(), "shortNames": [C.JOB_SHORT], "categories": [C.CATEGORY]},
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                      "singular": kind.lower(), "shortNames": [short], "categories": [C.CATEGORY]},
             "versions": [{
                 "name": C.VERSION, "served": True, "storage": True,
                 "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    column("Phase", ".status.phase"),
-                    column("Mode", ".spec.mode"),
-                    column("Replicas", ".spec.replicates", "integer"),
-                    column("Output", ".status.output"),
-                    column("Age", ".metadata.creationTimestamp", "date"),
-                    column("Canonical", ".status.canonicalName", priority=1),
-                    column("Message", ".status.message", priority=1),
-                ],
+                "additionalPrinterColumns": columns,
                 "schema": {"openAPIV3Schema": schema},
             }],
         },
     }
 
 
+def _settable_hparams() -> list[tuple[str, dict[str, Any]]]:
+    """(name, schema without default) of every hparam a user may set."""
+    out = []
+    for hp in registry():
+        if hp.name not in C.OPERATOR_OWNED_HPARAMS:
+            schema = hp.json_schema()
+            schema.pop("default", None)
+            out.append((hp.name, schema))
+    return out
+
+
+def _random_schema(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """One hparam's distribution in a random search: the kinds that fit its type, bounds of its type
+    and range (so a bound outside the hparam's range is refused naming it)."""
+    kinds = {"number": ["uniform", "loguniform", "choice"], "integer": ["int", "choice"]}.get(schema["type"], ["choice"])
+    props: dict[str, Any] = {
+        "distribution": {"type": "string", "enum": kinds},
+        "values": {"type": "array", "minItems": 1, "maxItems": 1000, "items": schema,
+                   "description": "with choice: the values to draw from, uniformly"},
+    }
+    rules = [{"rule": "self.distribution != 'choice' || has(self.values)",
+              "message": f"{name}: choice needs values"}]
+    if kinds != ["choice"]:
+        bound = {k: v for k, v in schema.items() if k != "nullable"}
+        props["low"] = {**bound, "description": "lower bound (inclusive)"}
+        props["high"] = {**bound, "description": "upper bound (inclusive for int)"}
+        rules += [{"rule": "self.distribution == 'choice' || (has(self.low) && has(self.high) && self.low <= self.high)",
+                   "message": f"{name}: {'/'.join(kinds[:-1])} needs low <= high"}]
+    if "loguniform" in kinds:
+        rules.append({"rule": "self.distribution != 'loguniform' || !has(self.low) || self.low > 0.0",
+                      "message": f"{name}: loguniform needs low > 0"})
+    return {"type": "object", "required": ["distribution"], "properties": props,
+            "description": schema["description"], "x-kubernetes-validations": rules}
+
+
+def sweep_spec_schema() -> dict[str, Any]:
+    """A SeqSweep's spec. Parameter names and values take their schema from the hparam registry, like
+    spec.hparams of a job: an unknown name, an empty grid or a value out of range is refused at apply."""
+    hparams = _settable_hparams()
+    template = job_spec_schema(immutable=False)
+    template["description"] = ("the SeqTrainingJob spec of every trial; the trial's parameters override "
+                               "template.hparams. Replicates, retries and suspend are the sweep's own fields")
+    for field in SWEEP_OWNED_JOB_FIELDS:
+        del template["properties"][field]
+    grid = {"type": "object", "minProperties": 1, "description": "hparam name -> the values to try; every combination is a trial",
+            "properties": {n: {"type": "array", "minItems": 1, "maxItems": 1000, "items": s,
+                               "description": s["description"]} for n, s in hparams}}
+    random = {"type": "object", "minProperties": 1,
+              "description": "hparam name -> a distribution; spec.parameters.trials draws, seeded by spec.parameters.seed",
+              "properties": {n: _random_schema(n, s) for n, s in hparams}}
+    listed = {"type": "array", "minItems": 1, "maxItems": C.MAX_TRIALS, "description": "the trials' hparams, one object each",
+              "items": {"type": "object", "properties": dict(hparams)}}
+    parameters = {"type": "object", "properties": {
+        "grid": grid, "random": random, "list": listed,
+        "trials": _describe("with random: how many trials", {"type": "integer", "minimum": 1, "maximum": C.MAX_TRIALS}),
+        "seed": _describe("with random: the seed of the draws (the same seed gives the same trials)",
+                          {"type": "integer", "minimum": 0, "default": 0}),
+    }, "x-kubernetes-validations": [
+        {"rule": "(has(self.grid) ? 1 : 0) + (has(self.random) ? 1 : 0) + (has(self.list) ? 1 : 0) == 1",
+         "message": "spec.parameters: set exactly one of grid, random and list"},
+        {"rule": "has(self.random) == has(self.trials)", "message": "spec.parameters.trials goes with random, and only it"}]}
+    return {"type": "object", "required": ["template", "parameters"], "properties": {
+        "template": template,
+        "parameters": _describe("the search space: trial i has the i-th hparams of it (seqmodel.job.search.expand)",
+                                parameters),
+        "replicates": _describe("runs of each trial, versions 0..n-1 of its canonical name, each its own seed",
+                                {"type": "integer", "minimum": 1, "maximum": 100, "default": 1}),
+        "parallelism": _describe("most trials active at once (can change while the sweep runs)",
+                                 {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}),
+        "trialRetries": _describe("retries of a failed trial's pod, each resuming from its newest checkpoint, "
+                                  "before the trial counts as failed",
+                                  {"type": "integer", "minimum": 0, "maximum": 100, "default": 1}),
+        "maxFailedTrials": _describe("stop starting trials (phase Failed) once more trials than this failed; "
+                                     "unset: no limit", {"type": "integer", "minimum": 0}),
+        "objective": _describe("what bestTrial is chosen by", {
+            "type": "object", "required": ["metric"], "properties": {
+                "metric": _describe("a metric of the trials' status, e.g. val/loss",
+                                    {"type": "string", "minLength": 1, "maxLength": 253}),
+                "goal": {"type": "string", "enum": ["min", "max"], "default": "min"},
+                "target": _describe("stop starting trials (phase Succeeded) once the best value reaches this",
+                                    {"type": "number"})}}),
+        "suspend": _describe("start no new trials; running ones go on", {"type": "boolean", "default": False}),
+    }, "x-kubernetes-validations": _immutable(SWEEP_IMMUTABLE_FIELDS, "sweep")}
+
+
+def sweep_status_schema() -> dict[str, Any]:
+    """Bounded whatever the number of trials: counts, the best trial and the first few failures."""
+    s, i = {"type": "string"}, {"type": "integer"}
+    return {"type": "object", "properties": {
+        "phase": {"type": "string", "enum": ["Pending", "Running", "Succeeded", "Failed", "Suspended"]},
+        "observedGeneration": i,
+        "conditions": {"type": "array", "items": _condition_schema(),
+                       "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        "trials": _describe("trials in the search space", i),
+        "created": _describe("trials started so far", i),
+        "active": _describe("trials started and not finished", i),
+        "succeeded": i, "failed": i,
+        "bestTrial": {"type": "object", "properties": {
+            "name": s, "index": i, "value": {"type": "number"},
+            "hparams": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                        "description": "the trial's parameters"}}},
+        "failures": _describe(f"the first {C.MAX_FAILURES_SHOWN} failed trials and why", {
+            "type": "array", "maxItems": C.MAX_FAILURES_SHOWN,
+            "items": {"type": "object", "properties": {"name": s, "index": i, "message": s}}}),
+        "message": s,
+        "startTime": {"type": "string", "format": "date-time"},
+        "completionTime": {"type": "string", "format": "date-time"},
+    }}
+
+
+def sweep_crd() -> dict[str, Any]:
+    column = lambda name, path, type_="string", **kw: {"name": name, "type": type_, "jsonPath": path, **kw}  # noqa: E731
+    schema = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {"spec": sweep_spec_schema(), "status": sweep_status_schema()},
+        "x-kubernetes-validations": [{
+            "rule": f"size(self.metadata.name) <= {C.MAX_SWEEP_NAME_CHARS}",
+            "message": f"metadata.name must be at most {C.MAX_SWEEP_NAME_CHARS} characters: trials are "
+                       "named <sweep>-<index>"}],
+    }
+    return _crd(C.SWEEP_KIND, C.SWEEP_PLURAL, C.SWEEP_SHORT, schema, [
+        column("Phase", ".status.phase"),
+        column("Trials", ".status.trials", "integer"),
+        column("Active", ".status.active", "integer"),
+        column("Succeeded", ".status.succeeded", "integer"),
+        column("Failed", ".status.failed", "integer"),
+        column("Best", ".status.bestTrial.value", "number"),
+        column("Age", ".metadata.creationTimestamp", "date"),
+        column("Best-Trial", ".status.bestTrial.name", priority=1),
+        column("Message", ".status.message", priority=1),
+    ])
+
+
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name (kubebuilder's `<group>_<plural>.yaml`) to CRD."""
-    crd = training_job_crd()
-    return {f"{C.GROUP}_{C.JOB_PLURAL}.yaml": crd}
+    return {f"{C.GROUP}_{C.JOB_PLURAL}.yaml": training_job_crd(), f"{C.GROUP}_{C.SWEEP_PLURAL}.yaml": sweep_crd()}
 
 
 def render(crd: dict[str, Any]) -> str:
@@ -228,20 +373,26 @@ def render(crd: dict[str, Any]) -> str:
     return header + yaml.safe_dump(crd, sort_keys=False, width=120)
 
 
+# The Helm chart installs the same files (Helm takes CRDs from a chart's crds/ as they are).
+CHART_CRDS = MANIFESTS.parents[1] / "charts" / "seqmodel-operator" / "crds"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqmodel_operator.crd", description="write or check the CRDs")
-    parser.add_argument("dir", nargs="?", type=Path, default=MANIFESTS)
+    parser.add_argument("dirs", nargs="*", type=Path, metavar="dir",
+                        help="where to write or check (default: manifests/crd/ and the chart's crds/)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a file differs from the code")
     args = parser.parse_args(argv)
     stale = []
-    for name, crd in all_crds().items():
-        path, text = args.dir / name, render(crd)
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-        else:
-            args.dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+    for directory in args.dirs or [MANIFESTS, CHART_CRDS]:
+        for name, crd in all_crds().items():
+            path, text = directory / name, render(crd)
+            if args.check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path))
+            else:
+                directory.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
     if stale:
         print(f"stale CRDs: {', '.join(stale)}; run `python -m seqmodel_operator.crd`", file=sys.stderr)
         return 1

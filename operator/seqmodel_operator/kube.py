@@ -84,6 +84,23 @@ class Kube:
         return self._call(self.custom.patch_namespaced_custom_object_status, C.GROUP, C.VERSION, namespace,
                           C.JOB_PLURAL, name, body)
 
+    def create_training_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create a sweep's trial; None when it exists already (trial names are deterministic)."""
+        try:
+            return self._call(self.custom.create_namespaced_custom_object, C.GROUP, C.VERSION, namespace,
+                              C.JOB_PLURAL, body)
+        except ApiException as err:
+            if err.status == 409:
+                return None
+            raise
+
+    # SeqSweeps
+    def patch_sweep_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of status. No resourceVersion: one reconcile of a sweep runs at a time, and it
+        computes the status whole from the trials."""
+        return self._call(self.custom.patch_namespaced_custom_object_status, C.GROUP, C.VERSION, namespace,
+                          C.SWEEP_PLURAL, name, {"status": status})
+
     # child Jobs and their pods
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create; the created Job, or None when it exists already (deterministic names make retries

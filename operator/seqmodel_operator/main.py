@@ -10,19 +10,24 @@ from typing import Any
 import kopf
 
 from seqmodel_operator import constants as C
+from seqmodel_operator import sweep_status
+from seqmodel_operator.handlers.sweep import SweepReconciler
 from seqmodel_operator.handlers.training_job import Reconciler
 from seqmodel_operator.kube import Kube, TokenBucket, load_client
 from seqmodel_operator.settings import Config
 
 STJ = dict(group=C.GROUP, version=C.VERSION, plural=C.JOB_PLURAL)
+SWEEP = dict(group=C.GROUP, version=C.VERSION, plural=C.SWEEP_PLURAL)
+TRIAL = dict(STJ, labels={C.LABEL_SWEEP_UID: kopf.PRESENT})
 OBJECT_WORKERS = 1000  # kopf's per-object workers per resource kind (asyncio tasks, a few KiB each)
 RETRY_DELAY = 5.0
 reconciler: Reconciler | None = None
+sweeper: SweepReconciler | None = None
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
-    global reconciler
+    global reconciler, sweeper
     config = Config.from_env()
     # Status, not annotations: no 256 KiB annotation limit, and users' annotations stay theirs.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
@@ -42,6 +47,7 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.networking.connect_timeout = 10
     kube = Kube(load_client(pool_size=config.worker_limit), TokenBucket(config.api_qps, config.api_burst))
     reconciler = Reconciler(kube, config)
+    sweeper = SweepReconciler(kube, config)
     logger.info("seqmodel operator configured: %s", config)
 
 
@@ -110,3 +116,42 @@ def job_finished(namespace: str, name: str, checkpoint_users: kopf.Index, **_: A
 @kopf.on.event("batch", "v1", "jobs", labels={C.LABEL_PARENT_UID: kopf.PRESENT})
 def child_job_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
     _reconciler().job_changed(body, deleted=type == "DELETED")
+
+
+# --- SeqSweeps ------------------------------------------------------------------------------------
+# Everything a sweep's reconcile needs is in these two indexes (kopf lists them fully before any handler
+# runs after a restart); each event of a sweep or a trial pokes the sweep's reconcile.
+@kopf.index(**SWEEP)
+def sweep_bodies(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, name) -> the sweep (a copy: kopf's body is a view of the latest event)."""
+    plain = copy.deepcopy(dict(body))
+    plain.get("metadata", {}).pop("managedFields", None)
+    return {(namespace, name): plain}
+
+
+@kopf.index(**TRIAL)
+def sweep_trials(namespace: str, name: str, labels: kopf.Labels, status: kopf.Status,
+                 **_: Any) -> dict[tuple[str, str], sweep_status.Trial]:
+    """(namespace, sweep uid) -> a summary of each trial."""
+    return {(namespace, labels[C.LABEL_SWEEP_UID]): sweep_status.trial_of(name, labels, status)}
+
+
+def _sweeper(sweep_bodies: kopf.Index, sweep_trials: kopf.Index) -> SweepReconciler:
+    assert sweeper is not None, "the startup handler has not run"
+    sweeper.sweeps, sweeper.trials = sweep_bodies, sweep_trials
+    return sweeper
+
+
+@kopf.on.event(**SWEEP)
+def sweep_changed(type: str | None, namespace: str, name: str, uid: str, sweep_bodies: kopf.Index,
+                  sweep_trials: kopf.Index, **_: Any) -> None:
+    if type == "DELETED":
+        _sweeper(sweep_bodies, sweep_trials).forget((namespace, name), uid)
+    else:
+        _sweeper(sweep_bodies, sweep_trials).poke((namespace, name))
+
+
+@kopf.on.event(**TRIAL)
+def trial_changed(namespace: str, labels: kopf.Labels, sweep_bodies: kopf.Index, sweep_trials: kopf.Index,
+                  **_: Any) -> None:
+    _sweeper(sweep_bodies, sweep_trials).poke((namespace, labels[C.LABEL_SWEEP]))

@@ -48,6 +48,12 @@ class Config:
     the bucket keeps a runaway loop from becoming a flood, and the API server's priority and fairness
     settings protect it from everything else."""
     api_burst: int = 400
+    sweep_trial_rate: float = 20.0
+    """Trials started per second, over all sweeps (token bucket, burst of one second's worth); 0 disables
+    the limit. A trial costs a job's ~6 requests, so 20/s stays well inside api_qps."""
+    sweep_status_interval: float = 1.0
+    """Seconds between two status writes of one sweep that change only its counts (a phase change is
+    written at once): a burst of trial events costs a few writes, not one each."""
     watch_timeout: int = 60
     """Seconds a watch may stay silent before kopf reconnects (lost connections are not always seen)."""
 

@@ -1,0 +1,210 @@
+"""SeqSweep reconciliation: start trials (SeqTrainingJobs) up to parallelism, and mirror them in status.
+
+What the sweep knows of its trials comes from a kopf index (a summary per trial, built from the watch and
+fully listed before any handler runs after a restart), so a reconcile reads nothing from the API: it
+creates the next trials and writes the status when it changed. Any event of a sweep or of one of its
+trials asks for a reconcile (`poke`); reconciles of one sweep never overlap, and pokes that arrive during
+one are coalesced into a single rerun, so a burst of trial events costs one pass, not one each.
+
+Nothing is lost to a crash: trial names are deterministic (`<sweep>-<index>`, a second create meets 409),
+trials this process created but has not seen yet count as active (parallelism holds across the watch's
+delay), and the status is computed whole from the trials. Deletion cascades through ownerReferences.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import kopf
+
+from seqmodel.job.search import SearchError, count, expand
+from seqmodel_operator import constants as C
+from seqmodel_operator import sweep_status as ss
+from seqmodel_operator.kube import Kube, TokenBucket, is_status
+from seqmodel_operator.settings import Config
+from seqmodel_operator.status import MESSAGE_MAX, now_iso
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, sweep name)
+RETRY_DELAY = 5.0  # seconds before a failed reconcile runs again
+
+
+@dataclass
+class SweepState:
+    """What this process remembers of one sweep between reconciles; all of it can be lost."""
+
+    uid: str
+    params: list[dict[str, Any]] | None = None  # the trials' parameters (spec.parameters is immutable)
+    invalid: str | None = None  # why the sweep cannot run, once known
+    started: set[int] = field(default_factory=set)  # created here, not yet seen in the index
+    written: dict[str, Any] | None = None  # the last status written
+    written_at: float = 0.0
+    timer: threading.Timer | None = None
+
+
+class SweepReconciler:
+    def __init__(self, kube: Kube, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+        self.kube, self.config, self.clock = kube, config, clock
+        self.creations = TokenBucket(config.sweep_trial_rate, max(1, int(config.sweep_trial_rate)))
+        self.lock = threading.Lock()
+        self.running: set[Key] = set()
+        self.dirty: set[Key] = set()
+        self.states: dict[Key, SweepState] = {}
+        # kopf's indexes, handed over by the handlers that receive them: (ns, name) -> the sweep's body,
+        # and (ns, sweep uid) -> its trials' summaries.
+        self.sweeps: Mapping[Key, Iterable[Mapping[str, Any]]] = {}
+        self.trials: Mapping[Key, Iterable[ss.Trial]] = {}
+
+    # --- scheduling ---------------------------------------------------------------------------
+    def poke(self, key: Key) -> None:
+        """Reconcile the sweep now in this thread, or once more after the reconcile already running."""
+        with self.lock:
+            if key in self.running:
+                self.dirty.add(key)
+                return
+            self.running.add(key)
+        try:
+            while True:
+                try:
+                    self.reconcile(key)
+                except Exception:  # never let one sweep's error stop the others: try again later
+                    log.exception("sweep %s/%s: reconcile failed; retrying in %.0f s", *key, RETRY_DELAY)
+                    self.later(key, RETRY_DELAY)
+                with self.lock:
+                    if key not in self.dirty:
+                        self.running.discard(key)
+                        return
+                    self.dirty.discard(key)
+        except BaseException:
+            with self.lock:
+                self.running.discard(key)
+            raise
+
+    def later(self, key: Key, delay: float) -> None:
+        """One poke after `delay` seconds (at most one pending per sweep)."""
+        state = self.states.get(key)
+        if state is None or (state.timer is not None and state.timer.is_alive()):
+            return
+        # kopf.event needs kopf's context variables, which a plain thread does not have.
+        state.timer = threading.Timer(delay, contextvars.copy_context().run, args=(self.poke, key))
+        state.timer.daemon = True
+        state.timer.start()
+
+    def forget(self, key: Key, uid: str) -> None:
+        """The sweep is gone: drop what this process remembers of it."""
+        with self.lock:
+            state = self.states.get(key)
+            if state is not None and state.uid == uid:
+                if state.timer is not None:
+                    state.timer.cancel()
+                del self.states[key]
+
+    # --- one pass -----------------------------------------------------------------------------
+    def reconcile(self, key: Key) -> None:
+        body = next(iter(self.sweeps.get(key, ())), None)
+        if body is None:
+            return  # deleted; the trials go by garbage collection
+        meta, spec = body["metadata"], body.get("spec") or {}
+        state = self.state(key, meta["uid"])
+        if state.params is None and state.invalid is None:
+            state.params, state.invalid = _params(spec)
+        params = state.params or []
+        progress = ss.Progress.of(self.trials.get((key[0], meta["uid"]), ()), state.started)
+        state.started &= set(progress.started)  # seen in the index now: no longer ours to remember
+        status = ss.compute(body, progress, params, now_iso(), state.invalid)
+        if status["phase"] in ("Pending", "Running"):
+            for index in progress.next_indices(len(params), int(spec.get("parallelism", 1))):
+                state.invalid = self.start(body, index, params[index])
+                if state.invalid is not None:
+                    break
+                state.started.add(index)
+            progress = ss.Progress.of(progress.trials.values(), state.started)
+            status = ss.compute(body, progress, params, now_iso(), state.invalid)
+        self.write_status(key, body, state, status)
+
+    def state(self, key: Key, uid: str) -> SweepState:
+        with self.lock:
+            state = self.states.get(key)
+            if state is None or state.uid != uid:  # new, or a namesake of a deleted sweep
+                state = self.states[key] = SweepState(uid)
+            return state
+
+    def start(self, body: Mapping[str, Any], index: int, params: Mapping[str, Any]) -> str | None:
+        """Create trial `index`; a message when the API server refuses it (the sweep cannot go on)."""
+        self.creations.take()
+        try:
+            self.kube.create_training_job(body["metadata"]["namespace"], trial_job(body, index, params))
+        except Exception as err:
+            if is_status(err, 400, 422):
+                return f"trial {index} was refused: {getattr(err, 'body', err)}"[:MESSAGE_MAX]
+            raise
+        return None
+
+    def write_status(self, key: Key, body: Mapping[str, Any], state: SweepState, new: dict[str, Any]) -> None:
+        """Write the status when it changed. Writes that change only counts wait until a second has
+        passed since the last one: a burst of trial events costs a few writes, not one per event."""
+        old = state.written if state.written is not None else (body.get("status") or {})
+        new = {k: v for k, v in new.items() if v is not None}
+        if _same(old, new):
+            return
+        wait = self.config.sweep_status_interval - (self.clock() - state.written_at)
+        if old.get("phase") == new["phase"] and wait > 0:
+            self.later(key, wait)
+            return
+        patch = dict(new)
+        if "bestTrial" not in new and "bestTrial" in old:
+            patch["bestTrial"] = None
+        try:
+            self.kube.patch_sweep_status(key[0], key[1], patch)
+        except Exception as err:
+            if is_status(err, 404):
+                return
+            raise
+        state.written, state.written_at = new, self.clock()
+        if old.get("phase") != new["phase"]:
+            failed = new["phase"] == "Failed"
+            kopf.event(body, type="Warning" if failed else "Normal", reason=new["phase"], message=new["message"])
+            log.info("sweep %s/%s: %s -> %s: %s", *key, old.get("phase"), new["phase"], new["message"])
+
+
+def _params(spec: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The trials' parameters, or why there are none."""
+    parameters = spec.get("parameters") or {}
+    total = count(parameters)
+    if total > C.MAX_TRIALS:
+        return None, f"spec.parameters: {total} trials, more than the {C.MAX_TRIALS} a sweep may have"
+    try:
+        return expand(parameters), None
+    except SearchError as err:
+        return None, f"spec.{err}"
+
+
+def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Equal but for the conditions' transition times (set_condition keeps them when nothing changed)."""
+    return all(old.get(k) == v for k, v in new.items())
+
+
+def trial_job(body: Mapping[str, Any], index: int, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Trial `index` of the sweep: a SeqTrainingJob from the template, owned by the sweep."""
+    meta, spec = body["metadata"], body["spec"]
+    job_spec = copy.deepcopy(dict(spec["template"]))
+    job_spec["hparams"] = {**(job_spec.get("hparams") or {}), **params}
+    job_spec["replicates"] = int(spec.get("replicates", 1))
+    job_spec["backoffLimit"] = int(spec.get("trialRetries", 1))
+    return {
+        "apiVersion": C.API_VERSION, "kind": C.JOB_KIND,
+        "metadata": {
+            "name": ss.trial_name(meta["name"], index), "namespace": meta["namespace"],
+            "labels": {C.LABEL_SWEEP: meta["name"], C.LABEL_SWEEP_UID: meta["uid"], C.LABEL_TRIAL: str(index)},
+            "ownerReferences": [{"apiVersion": C.API_VERSION, "kind": C.SWEEP_KIND, "name": meta["name"],
+                                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": job_spec,
+    }
