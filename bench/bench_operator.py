@@ -46,7 +46,7 @@ TIMEOUT = 600.0  # seconds for the whole burst to finish
 QUIET = 3.0  # seconds without new writes that count as "settled"
 RUN_FOR = "20s"  # how long each pod runs on its kwok node
 OUTPUT_CLAIM = "bench-output"
-GROUP, VERSION, PLURAL = "seqmodel.dev", "v1alpha1", "seqtrainingjobs"
+GROUP, VERSION, PLURAL, SWEEP_PLURAL = "seqmodel.dev", "v1alpha1", "seqtrainingjobs", "seqsweeps"
 LABEL_PARENT, LABEL_PARENT_UID = f"{GROUP}/job", f"{GROUP}/job-uid"
 COMPONENT = "seqmodel-operator"  # settings.posting.reporting_component in seqmodel_operator/main.py
 KWOK_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
@@ -75,25 +75,25 @@ def parse_request_totals(text: str) -> Counter[RequestKey]:
 
 
 def is_operator_write(verb: str, group: str, resource: str, subresource: str) -> bool:
-    """Writes only the operator makes here: its resource (any subresource), Job objects (the Job
+    """Writes only the operator makes here: its resources (any subresource), Job objects (the Job
     controller writes jobs/status, not jobs) and ConfigMaps (the version counters)."""
     if verb not in WRITE_VERBS:
         return False
-    return ((group, resource) == (GROUP, PLURAL) or (group, resource, subresource) == ("batch", "jobs", "")
-            or (group, resource) == ("", "configmaps"))
+    return ((group == GROUP and resource in (PLURAL, SWEEP_PLURAL))
+            or (group, resource, subresource) == ("batch", "jobs", "") or (group, resource) == ("", "configmaps"))
 
 
-def operator_writes(before: Counter[RequestKey], after: Counter[RequestKey],
-                    own_creates: int) -> Counter[tuple[str, str, str, str]]:
+def operator_writes(before: Counter[RequestKey], after: Counter[RequestKey], own_creates: int,
+                    own_plural: str = PLURAL) -> Counter[tuple[str, str, str, str]]:
     """(verb, resource, subresource, code) -> count of the operator's writes between two scrapes; the
-    bench's `own_creates` successful POSTs of seqtrainingjobs are taken off."""
+    bench's `own_creates` successful POSTs of `own_plural` are taken off."""
     out: Counter[tuple[str, str, str, str]] = Counter()
     for key, value in after.items():
         verb, group, resource, subresource, code = key
         delta = value - before.get(key, 0)
         if delta and is_operator_write(verb, group, resource, subresource):
             out[(verb, resource, subresource, code)] += delta
-    own = ("POST", PLURAL, "", "201")
+    own = ("POST", own_plural, "", "201")
     out[own] -= own_creates
     if out[own] <= 0:
         del out[own]
@@ -209,10 +209,10 @@ def running_template(directory: Path) -> Path:
 class Operator:
     """`python -m seqmodel_operator` as a subprocess, with its log in a file."""
 
-    def __init__(self, kubeconfig: str, log: Path) -> None:
+    def __init__(self, kubeconfig: str, log: Path, settings: Mapping[str, str] | None = None) -> None:
         self.port = free_ports(1)[0]
         self.log = log
-        env = {**os.environ, "KUBECONFIG": kubeconfig,
+        env = {**os.environ, **(settings or {}), "KUBECONFIG": kubeconfig,
                "SEQMODEL_OPERATOR_NODE_SELECTOR": json.dumps({"type": "kwok"}),
                "SEQMODEL_OPERATOR_TOLERATIONS": json.dumps([KWOK_TOLERATION]),
                "SEQMODEL_OPERATOR_OUTPUT_CLAIM": OUTPUT_CLAIM}

@@ -45,7 +45,8 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.watching.inactivity_timeout = config.watch_timeout
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
-    kube = Kube(load_client(pool_size=config.worker_limit), TokenBucket(config.api_qps, config.api_burst))
+    # One connection per handler thread and per thread that creates a sweep's trials (SweepReconciler.pool).
+    kube = Kube(load_client(pool_size=2 * config.worker_limit), TokenBucket(config.api_qps, config.api_burst))
     reconciler = Reconciler(kube, config)
     sweeper = SweepReconciler(kube, config)
     logger.info("seqmodel operator configured: %s", config)

@@ -229,7 +229,7 @@ def test_a_refused_trial_fails_the_sweep_with_the_reason(setup) -> None:
     kube.refuse = {1}
     bodies[(NS, "s")] = [sweep(parallelism=3)]
     r.poke((NS, "s"))
-    assert sorted(kube.jobs) == ["s-0"]
+    assert sorted(kube.jobs) == ["s-0", "s-2"]  # created in parallel, and the sweep stops there
     status = kube.statuses[-1]
     assert status["phase"] == "Failed" and status["message"].startswith("trial 1 was refused")
 
