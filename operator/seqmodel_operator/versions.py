@@ -29,11 +29,14 @@ def counter_name(plan: Plan) -> str:
     return f"seqmodel-versions-{plan.version_key}"
 
 
-def _update(kube: Kube, plan: Plan, change: Callable[[dict[str, int], int], tuple[dict[str, int], int]]) -> dict[str, int]:
-    """Apply `change(allocations, next)` to the counter under optimistic concurrency; the allocations."""
+def _update(kube: Kube, plan: Plan, change: Callable[[dict[str, int], int], tuple[dict[str, int], int]],
+            likely_new: bool = False) -> dict[str, int]:
+    """Apply `change(allocations, next)` to the counter under optimistic concurrency; the allocations.
+    `likely_new`: try to create the counter before reading it (one request instead of two for a
+    canonical name's first job; a 409 then falls back to read and replace)."""
     name = counter_name(plan)
-    for _ in range(CONFLICT_RETRIES):
-        cm = kube.get_config_map(plan.namespace, name)
+    for attempt in range(CONFLICT_RETRIES):
+        cm = None if likely_new and attempt == 0 else kube.get_config_map(plan.namespace, name)
         data = (cm or {}).get("data") or {}
         allocations = json.loads(data.get("allocations", "{}"))
         next_free = int(data.get("next", "0"))
@@ -62,8 +65,9 @@ def _update(kube: Kube, plan: Plan, change: Callable[[dict[str, int], int], tupl
     raise RuntimeError(f"version counter {plan.namespace}/{name}: {CONFLICT_RETRIES} conflicts in a row")
 
 
-def allocate(kube: Kube, plan: Plan) -> dict[int, int]:
-    """replicate -> version for every replicate of the job; existing allocations are kept."""
+def allocate(kube: Kube, plan: Plan, likely_new: bool = False) -> dict[int, int]:
+    """replicate -> version for every replicate of the job; existing allocations are kept. `likely_new`
+    when the canonical name probably has no counter yet (a new job of a sweep, say)."""
     def change(allocations: dict[str, int], next_free: int) -> tuple[dict[str, int], int]:
         for replicate in range(plan.replicates):
             owner = plan.owner(replicate)
@@ -71,7 +75,7 @@ def allocate(kube: Kube, plan: Plan) -> dict[int, int]:
                 allocations[owner], next_free = next_free, next_free + 1
         return allocations, next_free
 
-    allocations = _update(kube, plan, change)
+    allocations = _update(kube, plan, change, likely_new)
     return {r: allocations[plan.owner(r)] for r in range(plan.replicates)}
 
 

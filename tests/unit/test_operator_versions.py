@@ -131,3 +131,15 @@ def test_other_api_errors_are_not_retried() -> None:
     with pytest.raises(ApiException):
         allocate(kube, plan("a"))
     assert kube.writes == 1
+
+
+def test_a_likely_new_counter_is_created_without_a_read_and_an_existing_one_still_counts() -> None:
+    kube = FakeKube()
+    reads = []
+    get = kube.get_config_map
+    kube.get_config_map = lambda ns, name: reads.append(name) or get(ns, name)  # type: ignore[method-assign]
+    assert versions.allocate(cast(Kube, kube), plan("a", replicates=2), likely_new=True) == {0: 0, 1: 1}
+    assert (reads, kube.writes) == ([], 1)
+    # the guess was wrong: the create meets 409, then read and replace as usual
+    assert versions.allocate(cast(Kube, kube), plan("b"), likely_new=True) == {0: 2}
+    assert (len(reads), kube.writes) == (1, 3)

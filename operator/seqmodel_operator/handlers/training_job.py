@@ -64,9 +64,11 @@ class Reconciler:
         except SpecError as err:
             self.fail(ns, name, meta["uid"], "InvalidSpec", str(err))
             raise kopf.PermanentError(str(err)) from None
+        # A sweep's trials differ in their hparams: a new trial's canonical name is most likely new too.
+        likely_new = not old and C.LABEL_SWEEP_UID in (meta.get("labels") or {})
         try:
             jobs = [render_job(plan, Replicate(r, v), self.config)
-                    for r, v in versions.allocate(self.kube, plan).items()]
+                    for r, v in versions.allocate(self.kube, plan, likely_new).items()]
         except RenderError as err:
             self.fail(ns, name, meta["uid"], "RenderFailed", str(err))
             raise kopf.PermanentError(str(err)) from None
