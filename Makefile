@@ -5,14 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup binaries demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data clean
+.PHONY: setup binaries demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data manifests clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,operator,dev]'
+	$(PY) -m pip install --quiet -e '.[train,operator,client,dev]'
 	touch $@
 
 # Control-plane, etcd, kwok and helm binaries, built from source into a cache outside the repo.
@@ -45,6 +45,12 @@ cluster-down:
 
 cluster-status:
 	$(PY) hack/cluster.py status
+
+# Regenerate what is generated from code: the CRDs (manifests/crd/ and the chart's crds/, from the hparam
+# registry), then manifests/rbac/ and manifests/operator/ (from the Helm chart). Tests fail when they are stale.
+manifests: setup binaries
+	$(PY) -m seqmodel_operator.crd
+	$(PY) hack/manifests.py
 
 # Regenerate the sample data (deterministic: the committed files are what this writes).
 data: setup

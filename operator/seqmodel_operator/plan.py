@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from seqmodel.errors import UserError
 from seqmodel.hparam import digest, format_value, registry
+from seqmodel.job.spec import CHECKPOINT_USES, checkpoint_use
 from seqmodel_operator import configs
 from seqmodel_operator import constants as C
 from seqmodel_operator.settings import Config
@@ -99,10 +100,6 @@ class Plan:
         return args
 
 
-CHECKPOINT_FLAGS = {"weights": "load_checkpoint_path", "encoder": "load_encoder_from_checkpoint",
-                    "resume": "resume_from_checkpoint"}
-
-
 def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
     """The user's hparams, each checked by the registry (the CRD schema should have done it already,
     unless it is stale); operator-owned ones are refused."""
@@ -122,8 +119,7 @@ def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None)
     `source` is the SeqTrainingJob named by spec.checkpoint.fromJob; the caller waits until it succeeded.
     """
     ckpt = spec["checkpoint"]
-    use = ckpt.get("use") or ("weights" if spec.get("mode") == "test" else "encoder")
-    flag = CHECKPOINT_FLAGS[use]
+    flag = CHECKPOINT_USES[checkpoint_use(spec.get("mode", "train"), ckpt)]
     if "path" in ckpt:
         directory, file = posixpath.split(ckpt["path"])
         return CheckpointMount(_output_claim_of(spec, None), directory, file, flag), {}

@@ -1,104 +1,80 @@
-"""Search spaces as lists of hparam dicts: grids, random draws and explicit lists. Torch-free.
-
-The operator expands a SeqSweep's `spec.parameters` with `expand`, and a notebook's `grid`/`random` give
-the same trials in the same order for the same input: trial `i` of a sweep is `expand(...)[i]` wherever it
-is computed. Order is part of the contract, so names are sorted (a Kubernetes object's maps come back
-sorted anyway) and random draws come from `random.Random(seed)`, whose sequence Python keeps stable.
+"""Searches from a notebook: search spaces as lists of hparam dicts (`grid`, `random`, `expand`, from
+seqmodel.job.space, which the operator uses too), run as one Job per point (`submit_all`) or as one
+SeqSweep the operator runs (`sweep`). Torch-free.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-import random as _random
+import dataclasses
+import os
 from typing import Any, Mapping, Sequence
 
-from seqmodel.errors import UserError
+from seqmodel.hparam import HparamError, registry_for
+from seqmodel.job import spec as S
+from seqmodel.job.api import Job, submit_jobs
+from seqmodel.job.config import load_config
+from seqmodel.job.kube_backend import job_spec
+from seqmodel.job.kubeapi import KubeApi, Target
+from seqmodel.job.space import MAX_TRIALS, SearchError, count, expand, grid, random
+from seqmodel.job.sweep import Sweep, sweep_body
 
-DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
-
-
-class SearchError(UserError, ValueError):
-    """A bad search space: the message is one line that names the parameter."""
-
-
-def grid(base: Mapping[str, Any], values: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of `values` over `base`; the last name (sorted) varies fastest."""
-    names = sorted(values)
-    for name in names:
-        if isinstance(values[name], (str, bytes)) or not isinstance(values[name], Sequence):
-            raise SearchError(f"grid.{name}: expected a list of values, got {values[name]!r}")
-        if not values[name]:
-            raise SearchError(f"grid.{name}: the list of values is empty")
-    return [{**base, **dict(zip(names, combo))} for combo in itertools.product(*(values[n] for n in names))]
+__all__ = ["SearchError", "check_parameters", "count", "expand", "grid", "random", "submit_all", "sweep"]
 
 
-def random(base: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]], n: int,
-           seed: int = 0) -> list[dict[str, Any]]:
-    """`n` draws from `space` (name -> {distribution, low, high} or {distribution: choice, values})."""
-    if n < 1:
-        raise SearchError(f"trials: must be at least 1, got {n}")
-    names = sorted(space)
-    for name in names:
-        _check_distribution(name, space[name])
-    rng = _random.Random(seed)
-    return [{**base, **{name: _draw(rng, space[name]) for name in names}} for _ in range(n)]
-
-
-def expand(parameters: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The trials of a SeqSweep's `spec.parameters`: exactly one of `grid`, `random` (with `trials` and
-    `seed`) or `list`."""
+def check_parameters(parameters: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> int:
+    """The number of trials, after checking what the API server would: one kind of search, a size the
+    operator runs, known hparam names that a job does not set itself, and each value the hparam takes."""
     base = dict(base or {})
-    kinds = [k for k in ("grid", "random", "list") if parameters.get(k) is not None]
-    if len(kinds) != 1:
-        raise SearchError(f"parameters: set exactly one of grid, random and list (got {', '.join(kinds) or 'none'})")
-    if kinds == ["grid"]:
-        return grid(base, parameters["grid"])
-    if kinds == ["random"]:
-        if "trials" not in parameters:
-            raise SearchError("parameters.trials: random search needs the number of trials")
-        return random(base, parameters["random"], int(parameters["trials"]), int(parameters.get("seed", 0)))
-    trials = parameters["list"]
-    if not trials:
-        raise SearchError("parameters.list: the list of trials is empty")
-    return [{**base, **trial} for trial in trials]
+    trials = count(parameters)
+    if trials > MAX_TRIALS:
+        raise SearchError(f"parameters: {trials} trials, more than a sweep runs ({MAX_TRIALS})")
+    points = expand(parameters, base)  # structure, empty lists and distributions
+    kind = next(k for k in ("grid", "random", "list") if parameters.get(k) is not None)
+    names = set(parameters[kind]) if kind != "list" else {n for trial in parameters["list"] for n in trial}
+    for name in sorted(names):
+        if name in S.JOB_OWNED_HPARAMS:
+            raise SearchError(f"parameters.{kind}.{name}: set by the job, not searched over")
+    reg = registry_for(base)
+    for i, point in enumerate(points):
+        try:
+            reg.parse_dict({n: point[n] for n in names if n in point})
+        except HparamError as err:
+            where = f"parameters.{kind}[{i}]" if kind == "list" else f"parameters.{kind} (trial {i})"
+            raise SearchError(f"{where}: {err}") from None
+    return trials
 
 
-def count(parameters: Mapping[str, Any]) -> int:
-    """How many trials `expand(parameters)` gives, without building them (a grid can be large)."""
-    if parameters.get("grid") is not None:
-        return math.prod(len(v) for v in parameters["grid"].values())
-    if parameters.get("random") is not None:
-        return int(parameters.get("trials", 0))
-    return len(parameters.get("list") or [])
+def submit_all(points: Sequence[Mapping[str, Any]], backend: str = "kubernetes", *, name: str | None = None,
+               **job_kwargs: Any) -> list[Job]:
+    """Submit one Job per hparam dict (from grid, random or your own list), all with the same settings;
+    with `name`, job i is named `<name>-<i>`. Every job is checked before the first is submitted.
+    Local jobs run at the same time, one process each."""
+    jobs = [Job(point, backend, name=f"{name}-{i}" if name else None, **job_kwargs) for i, point in enumerate(points)]
+    return submit_jobs(jobs)
 
 
-def _check_distribution(name: str, spec: Mapping[str, Any]) -> None:
-    kind = spec.get("distribution")
-    if kind not in DISTRIBUTIONS:
-        raise SearchError(f"random.{name}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, got {kind!r}")
-    if kind == "choice":
-        if not spec.get("values"):
-            raise SearchError(f"random.{name}.values: choice needs a non-empty list of values")
-        return
-    low, high = spec.get("low"), spec.get("high")
-    if low is None or high is None:
-        raise SearchError(f"random.{name}: {kind} needs low and high")
-    if not low <= high:
-        raise SearchError(f"random.{name}: low ({low}) must not exceed high ({high})")
-    if kind == "loguniform" and low <= 0:
-        raise SearchError(f"random.{name}.low: loguniform needs low > 0, got {low}")
-    if kind == "int" and (int(low) != low or int(high) != high):
-        raise SearchError(f"random.{name}: int needs whole numbers for low and high")
-
-
-def _draw(rng: _random.Random, spec: Mapping[str, Any]) -> Any:
-    kind = spec["distribution"]
-    if kind == "choice":
-        return spec["values"][rng.randrange(len(spec["values"]))]
-    low, high = spec["low"], spec["high"]
-    if kind == "int":
-        return rng.randint(int(low), int(high))
-    if kind == "loguniform":
-        return math.exp(rng.uniform(math.log(low), math.log(high)))
-    return rng.uniform(low, high)
+def sweep(name: str, template: Job | Mapping[str, Any], parameters: Mapping[str, Any], *,
+          replicates: int | None = None, parallelism: int | None = None, trial_retries: int | None = None,
+          max_failed_trials: int | None = None,
+          objective: Mapping[str, Any] | None = None, namespace: str | None = None,
+          config: str | os.PathLike[str] | None = None, api: KubeApi | None = None, **settings: Any) -> Sweep:
+    """Create SeqSweep `name` and return its handle. `template` is a kubernetes Job (its spec and config),
+    a SeqTrainingJob spec (a mapping with `hparams`), or base hparams made into a spec as Job would, with
+    `config` and `settings` (data, output, resources, ...). `parameters` is the sweep's: {grid: {...}},
+    {random: {...}, trials: n, seed: s} or {list: [...]}. `objective` defaults to minimising val/loss; the
+    counts left None take the CRD's defaults (`kubectl explain sweep.spec`)."""
+    if isinstance(template, Job):
+        spec, job_config = template.spec, template.config
+        if namespace:
+            job_config = dataclasses.replace(job_config, namespace=namespace)
+    else:
+        job_config = load_config(config, namespace=namespace, **settings)
+        spec = (dict(template, hparams=S.checked_hparams(template["hparams"])) if "hparams" in template
+                else job_spec(S.checked_hparams(template), job_config))
+    S.check_name(name, "sweep", S.MAX_JOB_NAME_CHARS - len(f"-{MAX_TRIALS - 1}"))
+    check_parameters(parameters, spec.get("hparams") or {})
+    target = Target(job_config, api)
+    body = sweep_body(name, target.namespace, spec, parameters, replicates=replicates, parallelism=parallelism,
+                      trial_retries=trial_retries, max_failed_trials=max_failed_trials, objective=objective)
+    target.api.create(S.SWEEP_PLURAL, target.namespace, body)
+    return Sweep.on(name, target)
