@@ -248,9 +248,12 @@ def kubectl_apply(kubectl: Callable[..., subprocess.CompletedProcess], ns: str, 
 
 
 def load_example(name: str, **claims: str) -> dict:
-    """manifests/examples/<name>.yaml with its data and output claims swapped for a test's own."""
+    """manifests/examples/<name>.yaml with its data and output claims (a sweep's: its template's) swapped
+    for a test's own."""
     manifest = yaml.safe_load((EXAMPLES / name).read_text())
     spec = manifest["spec"]
+    if manifest["kind"] == "SeqSweep":  # a sweep's trials take their claims from its template
+        spec = spec["template"]
     if "data" in claims:
         spec["data"]["claim"] = claims["data"]
     if "output" in claims:
@@ -433,3 +436,190 @@ def trainer_log(pod_logs: Path, ns: str, pod: client.V1Pod) -> str:
     """The trainer's log on the process node (there is no `kubectl logs`)."""
     path = pod_logs / f"{ns}_{pod.metadata.name}_{pod.metadata.uid}" / "trainer" / "0.log"
     return path.read_text()
+
+
+# --- sweeps (issue 5) -----------------------------------------------------------------------------------
+SWEEP_PLURAL = "seqsweeps"
+LABEL_SWEEP = "seqmodel.dev/sweep"
+LABEL_SWEEP_UID = "seqmodel.dev/sweep-uid"
+LABEL_TRIAL = "seqmodel.dev/trial"
+TERMINAL = ("Succeeded", "Failed")
+
+
+def sweep(name: str, spec: dict) -> dict:
+    return {"apiVersion": "/".join(STJ_API), "kind": "SeqSweep", "metadata": {"name": name}, "spec": spec}
+
+
+def get_sweep(api: client.ApiClient, ns: str, name: str) -> dict | None:
+    try:
+        return client.CustomObjectsApi(api).get_namespaced_custom_object(*STJ_API, ns, SWEEP_PLURAL, name)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def wait_sweep_phase(api: client.ApiClient, ns: str, name: str, phases: str | tuple[str, ...],
+                     timeout: float) -> dict:
+    """Wait until the SeqSweep's status.phase is one of `phases` (another terminal phase fails at once,
+    with the status in the message); return the object."""
+    phases = (phases,) if isinstance(phases, str) else phases
+
+    def reached():
+        obj = get_sweep(api, ns, name) or {}
+        phase = (obj.get("status") or {}).get("phase")
+        if phase in TERMINAL and phase not in phases:
+            raise AssertionError(f"SeqSweep {ns}/{name} ended {phase}: {json.dumps(obj.get('status'))}")
+        return phase in phases and obj
+
+    return wait_for(reached, timeout, f"SeqSweep {ns}/{name} to be {' or '.join(phases)}", interval=1)
+
+
+def trials_of(api: client.ApiClient, ns: str, sweep_name: str) -> list[dict]:
+    """The sweep's trials (SeqTrainingJobs labelled with its name), by trial index."""
+    items = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        *STJ_API, ns, STJ_PLURAL, label_selector=f"{LABEL_SWEEP}={sweep_name}")["items"]
+    return sorted(items, key=lambda o: int(o["metadata"]["labels"][LABEL_TRIAL]))
+
+
+def condition(obj: dict, type_: str) -> dict:
+    """The object's status condition of `type_` ({} when it has none)."""
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), {})
+
+
+@dataclass(frozen=True)
+class StjEvent:
+    """One SeqTrainingJob event as a watch delivered it."""
+
+    at: float  # time.monotonic() on arrival
+    type: str  # ADDED, MODIFIED, DELETED
+    name: str
+    phase: str  # status.phase, "" before the operator wrote one
+
+
+class StjWatch:
+    """Watches a namespace's SeqTrainingJobs in a thread (from before anything is created) and keeps every
+    event: the exact order of the API server's writes, to check what held at every moment, not just at
+    the end. Resumes from the last resourceVersion when the server ends a watch."""
+
+    def __init__(self, api: client.ApiClient, ns: str, label_selector: str = ""):
+        self.api, self.ns, self.selector = api, ns, label_selector
+        self.events: list[StjEvent] = []
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"watch-stj-{ns}")
+
+    def __enter__(self) -> "StjWatch":
+        custom = client.CustomObjectsApi(self.api)
+        listed = custom.list_namespaced_custom_object(*STJ_API, self.ns, STJ_PLURAL, label_selector=self.selector)
+        self.version = listed["metadata"]["resourceVersion"]
+        for obj in listed["items"]:
+            self._record("ADDED", obj)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(15)
+
+    def _record(self, type_: str, obj: dict) -> None:
+        self.events.append(StjEvent(time.monotonic(), type_, obj["metadata"]["name"],
+                                    (obj.get("status") or {}).get("phase") or ""))
+
+    def _run(self) -> None:
+        custom = client.CustomObjectsApi(self.api)
+        try:
+            while not self.stopped.is_set():
+                w = watch.Watch()
+                for event in w.stream(custom.list_namespaced_custom_object, *STJ_API, self.ns, STJ_PLURAL,
+                                      label_selector=self.selector, resource_version=self.version,
+                                      timeout_seconds=5):
+                    if event["type"] == "ERROR":
+                        raise AssertionError(f"watch error: {event['raw_object']}")
+                    obj = event["object"]
+                    self.version = obj["metadata"]["resourceVersion"]
+                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        self._record(event["type"], obj)
+                    if self.stopped.is_set():
+                        w.stop()
+        except BaseException as err:  # noqa: BLE001  reported by checked()
+            self.error = err
+
+    def checked(self) -> list[StjEvent]:
+        """The events so far; fails if the watch broke (its history would have a gap)."""
+        assert self.error is None, f"the watch of {self.ns}'s SeqTrainingJobs failed: {self.error!r}"
+        return list(self.events)
+
+    def active_counts(self) -> list[int]:
+        """After each event: how many jobs existed and were not finished (Succeeded or Failed)."""
+        phases: dict[str, str] = {}
+        counts = []
+        for e in self.checked():
+            if e.type == "DELETED":
+                phases.pop(e.name, None)
+            else:
+                phases[e.name] = e.phase
+            counts.append(sum(p not in TERMINAL for p in phases.values()))
+        return counts
+
+    def added(self) -> list[StjEvent]:
+        """The first event of each job, in order (a name seen again after DELETED counts again)."""
+        seen: set[str] = set()
+        out = []
+        for e in self.checked():
+            if e.type == "DELETED":
+                seen.discard(e.name)
+            elif e.name not in seen:
+                seen.add(e.name)
+                out.append(e)
+        return out
+
+
+# --- pods on kwok nodes that end as a trainer would ----------------------------------------------------
+KWOK_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
+INJECTED_ERROR = "RuntimeError: injected failure"
+_POD_META = "    metadata:\n      labels: {{ labels|tojson }}\n      annotations: {{ annotations|tojson }}\n"
+_KWOK_POD_META = """    metadata:
+      labels: {{ labels|tojson }}
+      annotations:
+        kwok.seqmodel.dev/run-for: RUN_FOR
+        {%- if FAIL_ARG in run_args %}
+        kwok.seqmodel.dev/exit-code: "1"
+        kwok.seqmodel.dev/message: {{ {"status": "failed", "error": ERROR, "metrics": {}}|tojson|tojson }}
+        {%- else %}
+        kwok.seqmodel.dev/message: {% for arg in run_args if arg.startswith("--lr=") -%}
+        {{ {"status": "succeeded", "metrics": {"val/loss": arg[5:]|float}}|tojson|tojson }}
+        {%- else %}{{ {"status": "succeeded", "metrics": {}}|tojson|tojson }}{% endfor %}
+        {%- endif %}
+        {%- for key, value in annotations.items() %}
+        {{ key|tojson }}: {{ value|tojson }}
+        {%- endfor %}
+"""
+
+
+def kwok_template(directory: Path, run_for: str = "1s", fail_arg: str = "") -> Path:
+    """An admin override of the Job template (SEQMODEL_OPERATOR_TEMPLATES_DIR; the bench's mechanism)
+    whose pods, on kwok nodes, run `run_for` and end as the trainer would: a JSON run summary in the
+    termination message with metric val/loss = the run's lr; or, when the trainer's arguments include
+    `fail_arg` (e.g. "--dropout=0.5"), exit code 1 (retryable) with INJECTED_ERROR as the run's error."""
+    from seqmodel_operator.render import JOB_TEMPLATE, PACKAGE_TEMPLATES
+
+    text = (PACKAGE_TEMPLATES / JOB_TEMPLATE).read_text()
+    assert _POD_META in text, "the packaged template changed: update e2e_support.kwok_template"
+    meta = (_KWOK_POD_META.replace("RUN_FOR", json.dumps(run_for)).replace("FAIL_ARG", json.dumps(fail_arg))
+            .replace("ERROR", json.dumps(INJECTED_ERROR)))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / JOB_TEMPLATE).write_text(text.replace(_POD_META, meta))
+    return directory
+
+
+def kwok_operator(kubeconfig: Path, namespaces: list[str], log: Path, **template: str) -> OperatorProcess:
+    """An OperatorProcess (not started) that puts every pod on the kwok nodes, with `kwok_template(**template)`
+    (in a directory next to its log) and trials started as fast as it can."""
+    templates = kwok_template(log.parent / f"{log.stem}-templates", **template)
+    return OperatorProcess(kubeconfig, namespaces, log, env={
+        "SEQMODEL_OPERATOR_NODE_SELECTOR": json.dumps({"type": "kwok"}),
+        "SEQMODEL_OPERATOR_TOLERATIONS": json.dumps([KWOK_TOLERATION]),
+        "SEQMODEL_OPERATOR_TEMPLATES_DIR": str(templates),
+        "SEQMODEL_OPERATOR_SWEEP_TRIAL_RATE": "0",  # no limit: parallelism is what holds trials back
+    })

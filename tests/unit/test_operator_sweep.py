@@ -151,6 +151,9 @@ class FakeKube:
         self.statuses.append(status)
         return status
 
+    def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.jobs.get(name)
+
 
 class Clock:
     def __init__(self) -> None:
@@ -207,10 +210,31 @@ def test_a_restarted_operator_resumes_from_the_index_without_duplicates(setup) -
 
 def test_a_trial_that_exists_already_is_taken_as_started(setup) -> None:
     r, kube, clock, bodies, trials = setup
-    kube.jobs["s-0"] = {}  # created by an operator that died before the watch showed it
+    kube.jobs["s-0"] = trial_job(sweep(), 0, {})  # created by an operator that died before the watch showed it
     bodies[(NS, "s")] = [sweep(parallelism=2)]
     r.poke((NS, "s"))
     assert sorted(kube.jobs) == ["s-0", "s-1"] and kube.statuses[-1]["active"] == 2
+
+
+def test_a_job_that_is_not_the_sweeps_holding_a_trials_name_stops_it_saying_so(setup) -> None:
+    r, kube, clock, bodies, trials = setup
+    kube.jobs["s-0"] = {"metadata": {"name": "s-0", "labels": {}}}  # a user's own job
+    bodies[(NS, "s")] = [sweep(parallelism=2)]
+    r.poke((NS, "s"))
+    status = kube.statuses[-1]
+    assert status["phase"] == "Failed" and "SeqTrainingJob s-0 exists and is not this sweep's" in status["message"]
+
+
+def test_a_deleted_namesakes_trial_is_waited_for_not_taken_for_the_trial(setup) -> None:
+    r, kube, clock, bodies, trials = setup
+    kube.jobs["s-0"] = trial_job(sweep(uid="earlier"), 0, {})  # the garbage collector has yet to take it
+    bodies[(NS, "s")] = [sweep(parallelism=1)]
+    r.poke((NS, "s"))
+    assert kube.statuses == [] and r.states[(NS, "s")].started == set()  # nothing counted; a retry is due
+    assert r.states[(NS, "s")].timer is not None
+    del kube.jobs["s-0"]
+    r.poke((NS, "s"))
+    assert kube.jobs["s-0"]["metadata"]["labels"][C.LABEL_SWEEP_UID] == "sweep-uid"
 
 
 def test_suspended_or_stopped_sweeps_start_nothing(setup) -> None:

@@ -141,14 +141,28 @@ class SweepReconciler:
             return state
 
     def start(self, body: Mapping[str, Any], index: int, params: Mapping[str, Any]) -> str | None:
-        """Create trial `index`; a message when the API server refuses it (the sweep cannot go on)."""
+        """Create trial `index`; a message when it cannot be (the API server refuses it, or an object that
+        is not this sweep's holds its name): the sweep cannot go on."""
         self.creations.take()
+        meta, name = body["metadata"], ss.trial_name(body["metadata"]["name"], index)
         try:
-            self.kube.create_training_job(body["metadata"]["namespace"], trial_job(body, index, params))
+            created = self.kube.create_training_job(meta["namespace"], trial_job(body, index, params))
         except Exception as err:
             if is_status(err, 400, 422):
                 return f"trial {index} was refused: {getattr(err, 'body', err)}"[:MESSAGE_MAX]
             raise
+        if created is None:  # 409: this sweep's (an earlier attempt's create), or another object's name
+            existing = self.kube.get_training_job(meta["namespace"], name) or {}
+            held = existing.get("metadata") or {}
+            if (held.get("labels") or {}).get(C.LABEL_SWEEP_UID) == meta["uid"]:
+                return None
+            if not held or held.get("deletionTimestamp") or any(
+                    o.get("kind") == C.SWEEP_KIND for o in held.get("ownerReferences") or []):
+                # gone meanwhile, or a deleted namesake's trial the garbage collector has yet to take: poke
+                # tries again in RETRY_DELAY seconds
+                raise RuntimeError(f"trial {index}: SeqTrainingJob {name} of an earlier sweep is being deleted")
+            return (f"trial {index}: SeqTrainingJob {name} exists and is not this sweep's trial; "
+                    f"delete it or give the sweep another name")[:MESSAGE_MAX]
         return None
 
     def write_status(self, key: Key, body: Mapping[str, Any], state: SweepState, new: dict[str, Any]) -> None:
