@@ -21,31 +21,12 @@ from seqmodel.hparam import registry
 from seqmodel_operator import constants as C
 from seqmodel_operator import kube
 from seqmodel_operator.plan import checked_hparams
-from seqmodel_operator.settings import PREFIX, Config
+from seqmodel_operator.settings import Config
+from security_policy import OPERATOR_PERMISSIONS, restricted_violations, rule_triples
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 NAMESPACE, NAME = "seqmodel-system", "seqmodel-operator"
-
-# (API group, resource, verb) the operator's ClusterRole grants: all of it, nothing else. role.yaml says
-# for each rule which code needs it; change both together.
-OPERATOR_PERMISSIONS = {
-    # kopf watches SeqTrainingJobs (main.py); kube.get_training_job
-    *((C.GROUP, "seqtrainingjobs", v) for v in ("get", "list", "watch")),
-    # kube.patch_training_job_status; kopf's status progress and diff-base storage
-    (C.GROUP, "seqtrainingjobs/status", "patch"),
-    # kopf watches child Jobs (main.child_job_changed); kube.child_jobs, create_job, set_job_suspend
-    *(("batch", "jobs", v) for v in ("list", "watch", "create", "patch")),
-    # kube.job_pods: termination messages
-    ("", "pods", "list"),
-    # versions.py through kube.get/create/replace_config_map
-    *(("", "configmaps", v) for v in ("get", "create", "update")),
-    # kopf.event and kopf's log posting: core v1 Events, POST only (kopf/_cogs/clients/events.py)
-    ("", "events", "create"),
-    # kopf's resource observer watches CRDs
-    *(("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")),
-}
-
 
 # --- loading -------------------------------------------------------------------------------------------
 def yaml_files() -> list[Path]:
@@ -63,11 +44,6 @@ def objects(directory: str) -> list[dict[str, Any]]:
 def one(directory: str, kind: str, name: str) -> dict[str, Any]:
     (found,) = [d for d in objects(directory) if d["kind"] == kind and d["metadata"]["name"] == name]
     return found
-
-
-def rule_triples(role: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {(g, r, v) for rule in role["rules"] for g in rule.get("apiGroups", [])
-            for r in rule.get("resources", []) for v in rule["verbs"]}
 
 
 @pytest.mark.parametrize("path", yaml_files(), ids=lambda p: str(p.relative_to(MANIFESTS)))
@@ -123,20 +99,30 @@ def test_every_rule_of_the_operator_role_says_which_code_needs_it() -> None:
 
 def kube_py_requests() -> set[tuple[str, str, str]]:
     """(group, resource, verb) of every client call in kube.py, read from the method names
-    (`<verb>_namespaced_<kind>[_status]`, `<verb>_<kind>_for_all_namespaces`)."""
+    (`<verb>_namespaced_<kind>[_status]`, `<verb>_<kind>_for_all_namespaces`); a custom object's resource is
+    the `C.<KIND>_PLURAL` constant among the call's arguments."""
     verbs = {"read": "get", "get": "get", "list": "list", "create": "create", "replace": "update",
              "patch": "patch", "delete": "delete"}
     groups = {"core": "", "batch": "batch", "custom": C.GROUP}
     found = set()
-    for node in ast.walk(ast.parse(Path(kube.__file__).read_text())):
+    tree = ast.parse(Path(kube.__file__).read_text())
+    calls = {id(arg): call for call in ast.walk(tree) if isinstance(call, ast.Call) for arg in (call.func, *call.args)}
+    for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
                 and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"
                 and node.value.attr in groups):
             continue
         m = re.fullmatch(r"([a-z]+)_(?:namespaced_)?([a-z_]+?)(_status)?(?:_for_all_namespaces)?", node.attr)
         assert m and m.group(1) in verbs, f"kube.py calls {node.value.attr}.{node.attr}: add it to this test"
-        kind = m.group(2)
-        resource = C.JOB_PLURAL if kind == "custom_object" else kind.replace("_", "") + "s"
+        if m.group(2) == "custom_object":
+            call = calls.get(id(node))
+            plurals = [getattr(C, a.attr) for a in (call.args if call else [])
+                       if isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "C"
+                       and a.attr.endswith("_PLURAL")]
+            assert len(plurals) == 1, f"kube.py line {node.lineno}: which custom resource does it call?"
+            resource = plurals[0]
+        else:
+            resource = m.group(2).replace("_", "") + "s"
         found.add((groups[node.value.attr], resource + (m.group(3) and "/status" or ""), verbs[m.group(1)]))
     return found
 
@@ -144,6 +130,7 @@ def kube_py_requests() -> set[tuple[str, str, str]]:
 def test_every_request_kube_py_makes_is_granted() -> None:
     requests = kube_py_requests()
     assert ("", "configmaps", "update") in requests and (C.GROUP, "seqtrainingjobs/status", "patch") in requests
+    assert (C.GROUP, f"{C.SWEEP_PLURAL}/status", "patch") in requests  # custom resources told apart
     assert requests <= OPERATOR_PERMISSIONS, f"not granted: {sorted(requests - OPERATOR_PERMISSIONS)}"
 
 
@@ -158,57 +145,32 @@ def test_the_binding_gives_the_operator_role_to_the_deployments_service_account(
     assert pod["serviceAccountName"] == NAME and pod["automountServiceAccountToken"] is True
 
 
-@pytest.mark.parametrize("kind,aggregate_to,verbs", [
+USER_ROLE_KINDS = (C.JOB_PLURAL, C.SWEEP_PLURAL)
+
+
+@pytest.mark.parametrize("plural", USER_ROLE_KINDS)
+@pytest.mark.parametrize("role_kind,aggregate_to,verbs", [
     ("editor", {"admin", "edit"}, {"create", "delete", "get", "list", "patch", "update", "watch"}),
     ("viewer", {"view"}, {"get", "list", "watch"}),
 ])
-def test_per_kind_roles_aggregate_into_the_builtin_roles(kind: str, aggregate_to: set[str], verbs: set[str]) -> None:
-    role = one("rbac", "ClusterRole", f"seqmodel-seqtrainingjob-{kind}")
+def test_per_kind_roles_aggregate_into_the_builtin_roles(plural: str, role_kind: str, aggregate_to: set[str],
+                                                         verbs: set[str]) -> None:
+    role = one("rbac", "ClusterRole", f"{NAME}-{plural.removesuffix('s')}-{role_kind}")
     labels = role["metadata"]["labels"]
     assert {k.rsplit("-", 1)[1] for k, v in labels.items()
             if k.startswith("rbac.authorization.k8s.io/aggregate-to-") and v == "true"} == aggregate_to
     triples = rule_triples(role)
-    assert {v for g, r, v in triples if r == C.JOB_PLURAL} == verbs
-    assert {v for g, r, v in triples if r == f"{C.JOB_PLURAL}/status"} == {"get"}  # status is the operator's
-    assert {g for g, r, v in triples} == {C.GROUP}
+    assert {v for g, r, v in triples if r == plural} == verbs
+    assert {v for g, r, v in triples if r == f"{plural}/status"} == {"get"}  # status is the operator's
+    assert {r for g, r, v in triples} == {plural, f"{plural}/status"} and {g for g, r, v in triples} == {C.GROUP}
+
+
+def test_every_crd_has_user_roles() -> None:
+    plurals = {d["spec"]["names"]["plural"] for d in objects("crd")}
+    assert plurals <= set(USER_ROLE_KINDS), f"no editor/viewer roles for {sorted(plurals - set(USER_ROLE_KINDS))}"
 
 
 # --- the operator's Deployment ---------------------------------------------------------------------------
-ALLOWED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                   "projected", "secret"}
-
-
-def restricted_violations(pod: dict[str, Any]) -> Iterator[str]:
-    """The Pod Security Standards' `restricted` profile, plus a read-only root filesystem."""
-    psc = pod.get("securityContext") or {}
-    for key in ("hostNetwork", "hostPID", "hostIPC", "hostUsers"):
-        if pod.get(key) is (key != "hostUsers"):
-            yield f"spec.{key}"
-    for volume in pod.get("volumes") or []:
-        if not set(volume) - {"name"} <= ALLOWED_VOLUMES:
-            yield f"volume {volume['name']} is {sorted(set(volume) - {'name'})}"
-    for c in (pod.get("initContainers") or []) + pod["containers"]:
-        sc, name = c.get("securityContext") or {}, c["name"]
-        if sc.get("privileged"):
-            yield f"{name}: privileged"
-        if sc.get("allowPrivilegeEscalation") is not False:
-            yield f"{name}: allowPrivilegeEscalation must be false"
-        caps = sc.get("capabilities") or {}
-        if "ALL" not in (caps.get("drop") or []) or not set(caps.get("add") or []) <= {"NET_BIND_SERVICE"}:
-            yield f"{name}: capabilities must drop ALL and add at most NET_BIND_SERVICE"
-        if not (sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True):
-            yield f"{name}: runAsNonRoot must be true"
-        if sc.get("runAsUser", psc.get("runAsUser")) == 0:
-            yield f"{name}: runAsUser 0"
-        seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            yield f"{name}: seccompProfile must be RuntimeDefault or Localhost"
-        if sc.get("readOnlyRootFilesystem") is not True:
-            yield f"{name}: readOnlyRootFilesystem must be true"
-        if any("hostPort" in p for p in c.get("ports") or []):
-            yield f"{name}: hostPort"
-
-
 def test_the_restricted_check_catches_what_it_should() -> None:
     bad = {"hostNetwork": True, "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
            "containers": [{"name": "c", "securityContext": {"privileged": True, "runAsUser": 0}}]}
@@ -238,31 +200,28 @@ def test_one_operator_at_a_time_with_the_version_of_this_code() -> None:
     assert res["requests"] == {"cpu": "100m", "memory": "128Mi"} and res["limits"] == {"cpu": "1", "memory": "256Mi"}
 
 
-def test_the_liveness_probe_asks_what_the_operator_serves() -> None:
+@pytest.mark.parametrize("probe", ["livenessProbe", "readinessProbe"])
+def test_the_probes_ask_what_the_operator_serves(probe: str) -> None:
     (container,) = one("operator", "Deployment", NAME)["spec"]["template"]["spec"]["containers"]
     args = container["args"]
     assert "--all-namespaces" in args and args[args.index("--log-format") + 1] == "json"
     url = args[args.index("--liveness") + 1]
     m = re.fullmatch(r"http://0\.0\.0\.0:(\d+)(/\S*)", url)
     assert m, url
-    probe = container["livenessProbe"]["httpGet"]
+    get = container[probe]["httpGet"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert probe["path"] == m.group(2) and ports.get(probe["port"], probe["port"]) == int(m.group(1))
+    assert get["path"] == m.group(2) and ports.get(get["port"], get["port"]) == int(m.group(1))
 
 
-def test_the_environment_spells_out_defaults_of_settings_the_operator_reads() -> None:
-    """The Deployment documents a few settings at their defaults (the comments say so); a different value
-    belongs in a cluster's own overlay or the Helm chart's values."""
+def test_the_settings_are_the_operators_defaults_and_reach_the_pod() -> None:
+    """manifests/ hold the chart's defaults, which are the operator's own (a different value belongs in
+    the chart's values); no default output claim, so jobs must name theirs."""
+    settings = one("operator", "ConfigMap", NAME)
+    assert settings["metadata"]["namespace"] == NAMESPACE
+    assert Config.from_env(settings["data"]) == Config()  # a bad value raises, naming the variable
+    assert Config.from_env(settings["data"]).output_claim is None
     (container,) = one("operator", "Deployment", NAME)["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env and all(name.startswith(PREFIX) for name in env)
-    config, defaults = Config.from_env(env), Config()  # a bad value raises, naming the variable
-    for name in env:
-        field = name[len(PREFIX):].lower()
-        assert hasattr(config, field), f"{name} is no Config field"
-        assert getattr(config, field) == getattr(defaults, field), name
-    text = (MANIFESTS / "operator" / "deployment.yaml").read_text()
-    assert f"# - name: {PREFIX}OUTPUT_CLAIM" in text  # documented, and unset: jobs must name their claim
+    assert container["envFrom"] == [{"configMapRef": {"name": NAME}}] and "env" not in container
 
 
 # --- examples against the generated CRD ------------------------------------------------------------------
