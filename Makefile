@@ -28,7 +28,7 @@ demo: setup binaries
 test: setup binaries
 	$(PY) -m pytest tests
 
-test-unit: setup
+test-unit: setup binaries  # the chart's tests run the helm built here
 	$(PY) -m pytest tests -m "not e2e"
 
 test-e2e: setup binaries
