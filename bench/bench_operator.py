@@ -498,26 +498,41 @@ def report(r: Mapping[str, Any], start_s: float | None) -> str:
                      f"`SEQMODEL_OPERATOR_API_QPS=0 {COMMAND}` measures without it.")
     if r["failed"]:
         lines.append(f"- {len(r['failed'])} job(s) ended Failed: {', '.join(r['failed'][:5])}.")
+    return "\n".join(lines + closing_lines(r, start_s))
+
+
+def closing_lines(r: Mapping[str, Any], start_s: float | None) -> list[str]:
+    """The operator's log problems and the cluster's start time, the last lines of a report."""
+    lines = []
     if r["log_problems"]:
         lines.append("- Operator log warnings/errors: " + "; ".join(
             f"{count}x {msg}" for msg, count in r["log_problems"].most_common(5)) + ".")
     if start_s is not None:
         lines.append(f"\nCluster start with warm binaries (`hack/cluster.py up`, same run): {start_s:.1f} s.")
-    return "\n".join(lines)
+    return lines
+
+
+def run_bench(name: str, full: int, options: Options, client_threads: int,
+              measure_fn: Callable[[client.ApiClient, str, Path, int], dict[str, Any]],
+              report_fn: Callable[[Mapping[str, Any], float | None], str], title: str, command: str) -> None:
+    """Measure on a fresh cluster and write BENCHMARKS.md's section `name`, unless a smaller count was
+    asked for (SEQMODEL_BENCH_<NAME>_COUNT, for development)."""
+    count = int(os.environ.get(f"SEQMODEL_BENCH_{name.upper()}_COUNT", full))
+    with bench_cluster(options) as cluster:
+        api = admin_client(cluster.kubeconfig, client_threads)
+        try:
+            result = measure_fn(api, cluster.kubeconfig, cluster.logs, count)
+        finally:
+            api.close()
+    body = report_fn(result, cluster.start_s)
+    print(body)
+    if count == full:
+        write_section(name, title, command, body)
+    else:
+        print(f"bench {name}: {count}, not {full}; BENCHMARKS.md left as it is", file=sys.stderr)
+    print(f"bench {name}: operator log in {result['log']}", file=sys.stderr)
 
 
 def main() -> None:
-    jobs = int(os.environ.get("SEQMODEL_BENCH_OPERATOR_JOBS", JOBS))  # smaller for development
-    with bench_cluster(Options(kwok_nodes=KWOK_NODES, kwok_gpus=KWOK_GPUS)) as cluster:
-        api = admin_client(cluster.kubeconfig, CLIENT_THREADS)
-        try:
-            result = measure(api, cluster.kubeconfig, cluster.logs, jobs)
-        finally:
-            api.close()
-    body = report(result, cluster.start_s)
-    print(body)
-    if jobs == JOBS:
-        write_section("operator", f"Operator: {JOBS} SeqTrainingJobs at once", COMMAND, body)
-    else:
-        print(f"bench operator: {jobs} jobs (not {JOBS}); BENCHMARKS.md left as it is", file=sys.stderr)
-    print(f"bench operator: operator log in {result['log']}", file=sys.stderr)
+    run_bench("operator", JOBS, Options(kwok_nodes=KWOK_NODES, kwok_gpus=KWOK_GPUS), CLIENT_THREADS, measure, report,
+              f"Operator: {JOBS} SeqTrainingJobs at once", COMMAND)

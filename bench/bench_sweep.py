@@ -14,8 +14,6 @@ sweep, until every trial Succeeded (pods run RUN_FOR on kwok): the operator's AP
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +23,9 @@ from typing import Any, Mapping
 from kubernetes import client
 
 from bench.bench_operator import (GROUP, LABEL_PARENT_UID, PLURAL, SWEEP_PLURAL, VERSION, Operator, Watcher, apply_crds,
-                                  create_claim, operator_reads, operator_writes, run_jobs, wait_quiet)
-from bench.cluster import Options, admin_client, bench_cluster, new_namespace
-from bench.report import write_section
+                                  closing_lines, create_claim, operator_reads, operator_writes, run_bench, run_jobs,
+                                  wait_quiet)
+from bench.cluster import Options, admin_client, new_namespace
 from seqmodel_operator.handlers.sweep import trial_job
 from seqmodel_operator.kube import Kube, TokenBucket
 from seqmodel_operator.plan import make_plan
@@ -204,26 +202,9 @@ def report(r: Mapping[str, Any], start_s: float | None) -> str:
               f"- Ratio <= {TARGETS['ratio']}: {met(ratio <= TARGETS['ratio'])} ({ratio:.2f}).",
               f"- Peak RSS <= {TARGETS['hwm_mib']:.0f} MB: {met(r['hwm_mib'] <= TARGETS['hwm_mib'])} "
               f"({r['hwm_mib']:.0f} MiB)."]
-    if r["log_problems"]:
-        lines.append("- Operator log warnings/errors: " + "; ".join(
-            f"{count}x {msg}" for msg, count in r["log_problems"].most_common(5)) + ".")
-    if start_s is not None:
-        lines.append(f"\nCluster start with warm binaries (`hack/cluster.py up`, same run): {start_s:.1f} s.")
-    return "\n".join(lines)
+    return "\n".join(lines + closing_lines(r, start_s))
 
 
 def main() -> None:
-    trials = int(os.environ.get("SEQMODEL_BENCH_SWEEP_TRIALS", TRIALS))  # smaller for development
-    with bench_cluster(Options(kwok_nodes=KWOK_NODES)) as cluster:
-        api = admin_client(cluster.kubeconfig)
-        try:
-            result = measure(api, cluster.kubeconfig, cluster.logs, trials)
-        finally:
-            api.close()
-    body = report(result, cluster.start_s)
-    print(body)
-    if trials == TRIALS:
-        write_section("sweep", f"Sweeps: a {TRIALS}-trial SeqSweep against {TRIALS} Jobs created directly", COMMAND, body)
-    else:
-        print(f"bench sweep: {trials} trials (not {TRIALS}); BENCHMARKS.md left as it is", file=sys.stderr)
-    print(f"bench sweep: operator log in {result['log']}", file=sys.stderr)
+    run_bench("sweep", TRIALS, Options(kwok_nodes=KWOK_NODES), 8, measure, report,
+              f"Sweeps: a {TRIALS}-trial SeqSweep against {TRIALS} Jobs created directly", COMMAND)
