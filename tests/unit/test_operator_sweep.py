@@ -296,3 +296,19 @@ def test_a_deleted_sweep_is_forgotten_and_a_namesake_starts_afresh(setup) -> Non
     del bodies[(NS, "s")]
     r.poke((NS, "s"))  # a trial's event after the sweep is gone: nothing to do
     assert r.states == {}
+
+
+def test_every_trial_start_takes_a_token_from_the_trial_rate_bucket(setup) -> None:
+    r, kube, clock, bodies, trials = setup
+
+    class Counting:
+        taken = 0
+
+        def take(self) -> None:
+            Counting.taken += 1
+
+    r.creations = Counting()  # type: ignore[assignment]
+    bodies[(NS, "s")] = [sweep(parallelism=4)]
+    r.poke((NS, "s"))
+    assert len(kube.jobs) == Counting.taken == 4
+    assert SweepReconciler(kube, Config(sweep_trial_rate=7.0)).creations.rate == 7.0  # type: ignore[arg-type]
