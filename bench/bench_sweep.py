@@ -199,7 +199,12 @@ def report(r: Mapping[str, Any], start_s: float | None) -> str:
     for (verb, resource, sub, code), count in sorted(r["writes"].items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"| {verb} | {resource} | {sub or '-'} | {code} | {count} | {count / n:.2f} |")
     lines += ["",
-              f"- Ratio <= {TARGETS['ratio']}: {met(ratio <= TARGETS['ratio'])} ({ratio:.2f}).",
+              f"- Ratio <= {TARGETS['ratio']}: {met(ratio <= TARGETS['ratio'])} ({ratio:.2f}). Where the time "
+              f"goes: the sweep's own part, its {n} trials existing, took {r['trials_s'] / r['direct_s']:.2f}x the "
+              f"baseline; the rest is each trial's job path (a version counter, the Job, a status write, then "
+              f"the status syncs of trials already Running, competing for the same API server), the path of "
+              f"any SeqTrainingJob (the operator section above). `SEQMODEL_OPERATOR_API_QPS=0 {COMMAND}` "
+              f"shows the token bucket is not what limits it.",
               f"- Peak RSS <= {TARGETS['hwm_mib']:.0f} MB: {met(r['hwm_mib'] <= TARGETS['hwm_mib'])} "
               f"({r['hwm_mib']:.0f} MiB)."]
     return "\n".join(lines + closing_lines(r, start_s))
