@@ -187,7 +187,6 @@ def job_status_schema() -> dict[str, Any]:
 
 
 def training_job_crd() -> dict[str, Any]:
-    column = lambda name, path, type_="string", **kw: {"name": name, "type": type_, "jsonPath": path, **kw}  # noqa: E731
     schema = {
         "type": "object",
         "required": ["spec"],
@@ -206,6 +205,11 @@ def training_job_crd() -> dict[str, Any]:
         column("Canonical", ".status.canonicalName", priority=1),
         column("Message", ".status.message", priority=1),
     ])
+
+
+def column(name: str, path: str, type_: str = "string", **extra: Any) -> dict[str, Any]:
+    """A printer column (`kubectl get`); priority=1 shows it with `-o wide` only."""
+    return {"name": name, "type": type_, "jsonPath": path, **extra}
 
 
 def _crd(kind: str, plural: str, short: str, schema: dict[str, Any], columns: list[dict[str, Any]]) -> dict[str, Any]:
@@ -340,7 +344,6 @@ def sweep_status_schema() -> dict[str, Any]:
 
 
 def sweep_crd() -> dict[str, Any]:
-    column = lambda name, path, type_="string", **kw: {"name": name, "type": type_, "jsonPath": path, **kw}  # noqa: E731
     schema = {
         "type": "object",
         "required": ["spec"],

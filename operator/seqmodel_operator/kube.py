@@ -67,15 +67,20 @@ class Kube:
         response = fn(*args, _preload_content=False, **kwargs)
         return json.loads(response.data or b"null")
 
-    # SeqTrainingJobs
-    def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def _unless(self, status: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """`_call`, or None when the API server answers `status` (404: not there; 409: exists already,
+        which deterministic names make the answer to a repeated create)."""
         try:
-            return self._call(self.custom.get_namespaced_custom_object, C.GROUP, C.VERSION, namespace,
-                              C.JOB_PLURAL, name)
+            return self._call(fn, *args, **kwargs)
         except ApiException as err:
-            if err.status == 404:
+            if err.status == status:
                 return None
             raise
+
+    # SeqTrainingJobs
+    def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._unless(404, self.custom.get_namespaced_custom_object, C.GROUP, C.VERSION, namespace,
+                            C.JOB_PLURAL, name)
 
     def patch_training_job_status(self, namespace: str, name: str, status: dict[str, Any],
                                   resource_version: str) -> dict[str, Any]:
@@ -86,13 +91,8 @@ class Kube:
 
     def create_training_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create a sweep's trial; None when it exists already (trial names are deterministic)."""
-        try:
-            return self._call(self.custom.create_namespaced_custom_object, C.GROUP, C.VERSION, namespace,
-                              C.JOB_PLURAL, body)
-        except ApiException as err:
-            if err.status == 409:
-                return None
-            raise
+        return self._unless(409, self.custom.create_namespaced_custom_object, C.GROUP, C.VERSION, namespace,
+                            C.JOB_PLURAL, body)
 
     # SeqSweeps
     def patch_sweep_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
@@ -105,12 +105,7 @@ class Kube:
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create; the created Job, or None when it exists already (deterministic names make retries
         idempotent)."""
-        try:
-            return self._call(self.batch.create_namespaced_job, namespace, body)
-        except ApiException as err:
-            if err.status == 409:
-                return None
-            raise
+        return self._unless(409, self.batch.create_namespaced_job, namespace, body)
 
     def child_jobs(self, namespace: str, parent_uid: str) -> list[dict[str, Any]]:
         return self._call(self.batch.list_namespaced_job, namespace,
@@ -125,12 +120,7 @@ class Kube:
 
     # version counters
     def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return self._call(self.core.read_namespaced_config_map, name, namespace)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._unless(404, self.core.read_namespaced_config_map, name, namespace)
 
     def create_config_map(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call(self.core.create_namespaced_config_map, namespace, body)

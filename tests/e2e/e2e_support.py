@@ -147,6 +147,7 @@ SAMPLE_DATA = REPO / "data" / "genome"
 OPERATOR_GLOB = "e2e-op-*"  # namespaces the session's operator watches (new_namespace(core, "op-..."))
 STJ_API = ("seqmodel.dev", "v1alpha1")
 STJ_PLURAL = "seqtrainingjobs"
+SWEEP_PLURAL = "seqsweeps"
 LABEL_PARENT_UID = "seqmodel.dev/job-uid"
 
 
@@ -265,13 +266,18 @@ def stj(name: str, spec: dict) -> dict:
     return {"apiVersion": "/".join(STJ_API), "kind": "SeqTrainingJob", "metadata": {"name": name}, "spec": spec}
 
 
-def get_stj(api: client.ApiClient, ns: str, name: str) -> dict | None:
+def get_object(api: client.ApiClient, ns: str, plural: str, name: str) -> dict | None:
+    """One of our custom objects (plural seqtrainingjobs or seqsweeps), None when it does not exist."""
     try:
-        return client.CustomObjectsApi(api).get_namespaced_custom_object(*STJ_API, ns, STJ_PLURAL, name)
+        return client.CustomObjectsApi(api).get_namespaced_custom_object(*STJ_API, ns, plural, name)
     except ApiException as e:
         if e.status == 404:
             return None
         raise
+
+
+def get_stj(api: client.ApiClient, ns: str, name: str) -> dict | None:
+    return get_object(api, ns, STJ_PLURAL, name)
 
 
 def stj_status(api: client.ApiClient, ns: str, name: str) -> dict:
@@ -284,20 +290,26 @@ def wait_stj_replicates(api: client.ApiClient, ns: str, name: str, timeout: floa
                     timeout, f"the replicates in the status of {ns}/{name}")
 
 
-def wait_stj_phase(api: client.ApiClient, ns: str, name: str, phases: str | tuple[str, ...],
-                   timeout: float) -> dict:
-    """Wait until the SeqTrainingJob's status.phase is one of `phases` (a terminal phase other than
-    the ones asked for fails at once, with the status in the message); return the object."""
+def wait_phase(api: client.ApiClient, ns: str, plural: str, name: str, phases: str | tuple[str, ...],
+               timeout: float) -> dict:
+    """Wait until the object's status.phase is one of `phases` (a terminal phase other than the ones asked
+    for fails at once, with the status in the message); return the object."""
     phases = (phases,) if isinstance(phases, str) else phases
+    kind = "SeqSweep" if plural == SWEEP_PLURAL else "SeqTrainingJob"
 
     def reached():
-        obj = get_stj(api, ns, name) or {}
+        obj = get_object(api, ns, plural, name) or {}
         phase = (obj.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed") and phase not in phases:
-            raise AssertionError(f"SeqTrainingJob {ns}/{name} ended {phase}: {json.dumps(obj.get('status'))}")
+            raise AssertionError(f"{kind} {ns}/{name} ended {phase}: {json.dumps(obj.get('status'))}")
         return phase in phases and obj
 
-    return wait_for(reached, timeout, f"SeqTrainingJob {ns}/{name} to be {' or '.join(phases)}", interval=1)
+    return wait_for(reached, timeout, f"{kind} {ns}/{name} to be {' or '.join(phases)}", interval=1)
+
+
+def wait_stj_phase(api: client.ApiClient, ns: str, name: str, phases: str | tuple[str, ...],
+                   timeout: float) -> dict:
+    return wait_phase(api, ns, STJ_PLURAL, name, phases, timeout)
 
 
 def child_jobs(batch: client.BatchV1Api, ns: str, parent_uid: str) -> list[client.V1Job]:
@@ -439,7 +451,6 @@ def trainer_log(pod_logs: Path, ns: str, pod: client.V1Pod) -> str:
 
 
 # --- sweeps (issue 5) -----------------------------------------------------------------------------------
-SWEEP_PLURAL = "seqsweeps"
 LABEL_SWEEP = "seqmodel.dev/sweep"
 LABEL_SWEEP_UID = "seqmodel.dev/sweep-uid"
 LABEL_TRIAL = "seqmodel.dev/trial"
@@ -451,28 +462,12 @@ def sweep(name: str, spec: dict) -> dict:
 
 
 def get_sweep(api: client.ApiClient, ns: str, name: str) -> dict | None:
-    try:
-        return client.CustomObjectsApi(api).get_namespaced_custom_object(*STJ_API, ns, SWEEP_PLURAL, name)
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise
+    return get_object(api, ns, SWEEP_PLURAL, name)
 
 
 def wait_sweep_phase(api: client.ApiClient, ns: str, name: str, phases: str | tuple[str, ...],
                      timeout: float) -> dict:
-    """Wait until the SeqSweep's status.phase is one of `phases` (another terminal phase fails at once,
-    with the status in the message); return the object."""
-    phases = (phases,) if isinstance(phases, str) else phases
-
-    def reached():
-        obj = get_sweep(api, ns, name) or {}
-        phase = (obj.get("status") or {}).get("phase")
-        if phase in TERMINAL and phase not in phases:
-            raise AssertionError(f"SeqSweep {ns}/{name} ended {phase}: {json.dumps(obj.get('status'))}")
-        return phase in phases and obj
-
-    return wait_for(reached, timeout, f"SeqSweep {ns}/{name} to be {' or '.join(phases)}", interval=1)
+    return wait_phase(api, ns, SWEEP_PLURAL, name, phases, timeout)
 
 
 def trials_of(api: client.ApiClient, ns: str, sweep_name: str) -> list[dict]:
