@@ -205,7 +205,8 @@ def _params(spec: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, str |
 
 
 def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Equal but for the conditions' transition times (set_condition keeps them when nothing changed)."""
+    """Whether writing `new` would change nothing: every key it sets has that value already (conditions
+    compare equal when unchanged: set_condition keeps their transition times)."""
     return all(old.get(k) == v for k, v in new.items())
 
 
