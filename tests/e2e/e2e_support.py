@@ -352,57 +352,6 @@ def remove_claim_dirs(claims: Claims) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class PhaseRecorder:
-    """Watches one SeqTrainingJob in a thread and records (wall-clock arrival time, status.phase) of
-    every version of it the API server sends: an exact history of its writes. Wall clock, because it
-    is compared with the API server's timestamps (same host)."""
-
-    def __init__(self, api: client.ApiClient, ns: str, name: str):
-        self.api, self.ns, self.name = api, ns, name
-        self.seen: list[tuple[float, str | None]] = []
-        self.stopped = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"watch-{name}")
-
-    def __enter__(self) -> "PhaseRecorder":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.thread.join(15)
-
-    def _run(self) -> None:
-        custom = client.CustomObjectsApi(self.api)
-        version = None
-        try:
-            while not self.stopped.is_set():
-                w = watch.Watch()
-                kwargs = {"resource_version": version} if version else {}
-                for event in w.stream(custom.list_namespaced_custom_object, *STJ_API, self.ns, STJ_PLURAL,
-                                      field_selector=f"metadata.name={self.name}", timeout_seconds=2, **kwargs):
-                    obj = event["object"]
-                    version = obj["metadata"]["resourceVersion"]
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        self.seen.append((time.time(), (obj.get("status") or {}).get("phase")))
-                    if self.stopped.is_set():
-                        w.stop()
-        except BaseException as err:  # noqa: BLE001  reported by phases()
-            self.error = err
-
-    def phases(self) -> list[str]:
-        """Distinct consecutive phases seen, in order."""
-        assert self.error is None, f"the watch of {self.name} failed: {self.error!r}"
-        out: list[str] = []
-        for _, phase in self.seen:
-            if phase and (not out or out[-1] != phase):
-                out.append(phase)
-        return out
-
-    def first(self, phase: str) -> float | None:
-        return next((t for t, p in self.seen if p == phase), None)
-
-
 def stop_runs(api: client.ApiClient, ns: str, timeout: float = 120) -> None:
     """Delete the namespace's SeqTrainingJobs and Jobs and wait (best effort) until its pods are gone."""
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
@@ -486,7 +435,7 @@ def condition(obj: dict, type_: str) -> dict:
 class StjEvent:
     """One SeqTrainingJob event as a watch delivered it."""
 
-    at: float  # time.monotonic() on arrival
+    at: float  # arrival time on the watch's clock (time.monotonic() unless it was given another)
     type: str  # ADDED, MODIFIED, DELETED
     name: str
     phase: str  # status.phase, "" before the operator wrote one
@@ -497,8 +446,10 @@ class StjWatch:
     event: the exact order of the API server's writes, to check what held at every moment, not just at
     the end. Resumes from the last resourceVersion when the server ends a watch."""
 
-    def __init__(self, api: client.ApiClient, ns: str, label_selector: str = ""):
-        self.api, self.ns, self.selector = api, ns, label_selector
+    def __init__(self, api: client.ApiClient, ns: str, label_selector: str = "", field_selector: str = "",
+                 clock: Callable[[], float] = time.monotonic):
+        self.api, self.ns, self.clock = api, ns, clock
+        self.selectors = {"label_selector": label_selector, "field_selector": field_selector}
         self.events: list[StjEvent] = []
         self.stopped = threading.Event()
         self.error: BaseException | None = None
@@ -506,7 +457,7 @@ class StjWatch:
 
     def __enter__(self) -> "StjWatch":
         custom = client.CustomObjectsApi(self.api)
-        listed = custom.list_namespaced_custom_object(*STJ_API, self.ns, STJ_PLURAL, label_selector=self.selector)
+        listed = custom.list_namespaced_custom_object(*STJ_API, self.ns, STJ_PLURAL, **self.selectors)
         self.version = listed["metadata"]["resourceVersion"]
         for obj in listed["items"]:
             self._record("ADDED", obj)
@@ -518,7 +469,7 @@ class StjWatch:
         self.thread.join(15)
 
     def _record(self, type_: str, obj: dict) -> None:
-        self.events.append(StjEvent(time.monotonic(), type_, obj["metadata"]["name"],
+        self.events.append(StjEvent(self.clock(), type_, obj["metadata"]["name"],
                                     (obj.get("status") or {}).get("phase") or ""))
 
     def _run(self) -> None:
@@ -527,8 +478,7 @@ class StjWatch:
             while not self.stopped.is_set():
                 w = watch.Watch()
                 for event in w.stream(custom.list_namespaced_custom_object, *STJ_API, self.ns, STJ_PLURAL,
-                                      label_selector=self.selector, resource_version=self.version,
-                                      timeout_seconds=5):
+                                      resource_version=self.version, timeout_seconds=5, **self.selectors):
                     if event["type"] == "ERROR":
                         raise AssertionError(f"watch error: {event['raw_object']}")
                     obj = event["object"]
@@ -568,6 +518,26 @@ class StjWatch:
                 seen.add(e.name)
                 out.append(e)
         return out
+
+
+class PhaseRecorder(StjWatch):
+    """The history of one SeqTrainingJob's status.phase: every version of it the API server sends, an exact
+    history of its writes. Times are wall clock, because they are compared with the API server's
+    timestamps (same host)."""
+
+    def __init__(self, api: client.ApiClient, ns: str, name: str):
+        super().__init__(api, ns, field_selector=f"metadata.name={name}", clock=time.time)
+
+    def phases(self) -> list[str]:
+        """Distinct consecutive phases seen, in order."""
+        out: list[str] = []
+        for e in self.checked():
+            if e.type != "DELETED" and e.phase and (not out or out[-1] != e.phase):
+                out.append(e.phase)
+        return out
+
+    def first(self, phase: str) -> float | None:
+        return next((e.at for e in self.checked() if e.phase == phase and e.type != "DELETED"), None)
 
 
 # --- pods on kwok nodes that end as a trainer would ----------------------------------------------------
