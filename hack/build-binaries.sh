@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the local cluster's binaries from pinned sources through the Go module proxy.
+# Build the local cluster's binaries (control plane, node, kwok, helm, CoreDNS) from pinned sources through the Go module proxy.
 # Output: ${SEQMODEL_K8S_CACHE}/bin (default ${XDG_CACHE_HOME:-$HOME/.cache}/seqmodel/k8s/<versions>/bin).
 # Each binary is skipped when already present, so a warm run takes a second.
 set -euo pipefail
@@ -45,7 +45,7 @@ staging_version="v0.${k8s_minor}.${k8s_patch}"
 
 build_kubernetes() {
   local need=()
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do have "$b" || need+=("$b"); done
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do have "$b" || need+=("$b"); done
   [ ${#need[@]} -eq 0 ] && { log "kubernetes $K8S_VERSION: present"; return; }
   local mod="$work/kubernetes"
   require_module "k8s.io/kubernetes@$K8S_VERSION"
@@ -101,6 +101,22 @@ build_kwok() {
   install_go kwok "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+build_coredns() {
+  have coredns && { log "coredns $COREDNS_VERSION: present"; return; }
+  require_module "github.com/coredns/coredns@$COREDNS_VERSION"
+  log "coredns $COREDNS_VERSION: building"
+  install_go coredns "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+}
+
+# The sandbox ("pause") container's binary: no registry here, so the node's pause image is built from it.
+build_pause() {
+  have pause && { log "pause: present"; return; }
+  command -v gcc >/dev/null || fail "'gcc' not found: run hack/install-system-deps.sh"
+  log "pause: building"
+  gcc -Os -static -o "$bin/pause.tmp" "$here/node/pause.c" || fail "gcc -static failed: is libc6-dev installed?"
+  mv "$bin/pause.tmp" "$bin/pause"
+}
+
 build_helm() {
   have helm && { log "helm $HELM_VERSION: present"; return; }
   require_module "helm.sh/helm/v3@$HELM_VERSION"
@@ -116,4 +132,6 @@ build_etcd
 build_kubernetes
 build_kwok
 build_helm
+build_coredns
+build_pause
 log "all binaries in $bin ($(( $(date +%s) - start )) s)"

@@ -11,25 +11,33 @@ from dataclasses import dataclass
 import yaml
 
 from .layout import HACK, Layout, Versions
+from .nodeconfig import NODE_NAME, NodePaths
+from .nodenet import NodeNet
 from .pki import SERVICE_CIDR
 
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+NODE_LABELS = "type=container,nvidia.com/gpu.present=true"
+# Until every e2e test runs on the real node, the process node stays the untainted default; pods that want
+# the real node tolerate this taint and select `type=container`.
+NODE_TAINT = "seqmodel.dev/container-node=true:NoSchedule"
 
 
 @dataclass(frozen=True)
 class Ports:
-    """TCP ports on 127.0.0.1, picked free at `up` and saved in the state file."""
+    """TCP ports, picked free at `up` and saved in the state file: on 127.0.0.1, but the apiserver's, which
+    is on the host's end of the node network so that pods reach it too (nodenet.py)."""
 
     etcd_client: int
     etcd_peer: int
     apiserver: int
     controller_manager: int
     scheduler: int
+    apiserver_host: str
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver}"
+        return f"https://{self.apiserver_host}:{self.apiserver}"
 
 
 def etcd(v: Versions, lay: Layout, p: Ports) -> list[str]:
@@ -49,7 +57,9 @@ def apiserver(v: Versions, lay: Layout, p: Ports) -> list[str]:
     return [
         str(v.binary("kube-apiserver")),
         f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
-        "--bind-address=127.0.0.1", f"--secure-port={p.apiserver}", "--advertise-address=127.0.0.1",
+        f"--bind-address={p.apiserver_host}", f"--secure-port={p.apiserver}",
+        # The kubernetes Service's endpoint: pods reach the apiserver through kube-proxy's rules.
+        f"--advertise-address={p.apiserver_host}",
         f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
         f"--client-ca-file={pki / 'ca.crt'}", f"--token-auth-file={pki / 'tokens.csv'}",
         f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
@@ -63,8 +73,11 @@ def apiserver(v: Versions, lay: Layout, p: Ports) -> list[str]:
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--allow-privileged=true",
-        # 127.0.0.1 is not a valid Endpoints address; nothing here routes to the kubernetes Service anyway.
-        "--endpoint-reconciler-type=none",
+        # logs, exec and port-forward: a client certificate toward kubelets, whose serving certificates are checked.
+        f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+        f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+        "--kubelet-preferred-address-types=InternalIP",
         f"--cert-dir={pki / 'apiserver-generated'}",
         "--profiling=false", "--event-ttl=1h0m0s",
     ]
@@ -102,6 +115,23 @@ def scheduler(v: Versions, lay: Layout, p: Ports) -> list[str]:
         f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
         "--bind-address=127.0.0.1", f"--secure-port={p.scheduler}",
     ]
+
+
+def containerd(node: NodePaths) -> list[str]:
+    return ["containerd", f"--config={node.containerd_config}", "--log-level=warn"]
+
+
+def kubelet(v: Versions, lay: Layout, net: NodeNet, node: NodePaths) -> list[str]:
+    return [
+        str(v.binary("kubelet")), f"--config={node.kubelet_config}",
+        f"--kubeconfig={lay.kubeconfig_of('kubelet')}", f"--root-dir={node.kubelet_root}",
+        f"--hostname-override={NODE_NAME}", f"--node-ip={net.node_ip}",
+        f"--node-labels={NODE_LABELS}", f"--register-with-taints={NODE_TAINT}", "--v=1",
+    ]
+
+
+def kube_proxy(v: Versions, node: NodePaths) -> list[str]:
+    return [str(v.binary("kube-proxy")), f"--config={node.kube_proxy_config}", "--v=1"]
 
 
 def kwok(v: Versions, lay: Layout) -> list[str]:

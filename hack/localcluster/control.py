@@ -1,9 +1,10 @@
 """`up`, `down` and `status` of one local cluster directory.
 
-`up` starts etcd, then kube-apiserver, then the controller-manager, scheduler, kwok and the process
-node together, creates the cluster's own objects (kwok nodes, storage class, RBAC) and waits until the
-cluster can run a pod. Everything it starts is recorded in the state file as it goes, so `down` (or a
-failed `up`) stops exactly those processes.
+`up` makes the node's network namespace, starts etcd, then kube-apiserver, then the controller-manager,
+scheduler, kwok and the process node together, then the real node (containerd, kubelet, kube-proxy in
+the namespace), creates the cluster's own objects (kwok nodes, storage class, RBAC, CoreDNS) and waits
+until the cluster can run a pod. Everything it starts or changes is recorded in the state file as it
+goes, so `down` (or a failed `up`) stops exactly those processes and puts the machine back as it was.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import bootstrap, components
+from . import bootstrap, components, realnode
 from .components import Ports
 from .layout import ClusterError, Layout, Versions
+from .nodenet import NodeNet
 from .pki import ensure_pki, identities, read_tokens, write_kubeconfig
 from .procs import Proc, free_ports, spawn, stop
 
@@ -36,6 +38,7 @@ class Options:
     kwok_nodes: int = 4
     kwok_gpus: int = 8
     gpu_product: str = "NVIDIA-A100-SXM4-80GB"
+    node_gpus: int = 1  # fake, like local_gpus: advertised by the real node, whose containers run on the CPU
 
 
 @dataclass
@@ -44,11 +47,12 @@ class State:
 
     ports: Ports
     options: Options
+    net: NodeNet
     procs: list[Proc] = field(default_factory=list)
     started: float = 0.0  # when `up` finished (epoch seconds); 0 while it runs or after it was killed midway
 
     def save(self, lay: Layout) -> None:
-        data = {"ports": asdict(self.ports), "options": asdict(self.options),
+        data = {"ports": asdict(self.ports), "options": asdict(self.options), "net": self.net.index,
                 "procs": [p.to_dict() for p in self.procs], "started": self.started}
         tmp = lay.state.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -59,7 +63,7 @@ class State:
         if not lay.state.exists():
             return None
         data = json.loads(lay.state.read_text())
-        return cls(Ports(**data["ports"]), Options(**data["options"]),
+        return cls(Ports(**data["ports"]), Options(**data["options"]), NodeNet(data["net"]),
                    [Proc.from_dict(p) for p in data["procs"]], data.get("started", 0.0))
 
 
@@ -117,14 +121,21 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
     deadline = start + READY_TIMEOUT
     lay.root.mkdir(parents=True, exist_ok=True)
     _rotate_logs(lay)
-    tokens = ensure_pki(lay.pki, opts.node_name)
-    ports = Ports(*free_ports(5))
+    net = realnode.claim_network(lay)
+    ports = Ports(*free_ports(5), apiserver_host=net.host_ip)
+    state = State(ports, opts, net)
+    state.save(lay)  # from here on, `down` can undo what `up` did, however far it got
+    try:
+        realnode.prepare_host(net)
+        tokens = ensure_pki(lay.pki, opts.node_name, net)
+    except BaseException:
+        _undo(lay, state)
+        raise
     ca = lay.pki / "ca.crt"
     for ident in identities(opts.node_name):
         write_kubeconfig(lay.kubeconfig_of(ident.name), ports.server, ca, ident.user, tokens[ident.name])
     shutil.rmtree(lay.etcd_data, ignore_errors=True)
     shutil.rmtree(lay.pods, ignore_errors=True)
-    state = State(ports, opts)
 
     def launch(name: str, argv: list[str]) -> None:
         state.procs.append(spawn(name, argv, lay.logs / f"{name}.log", cwd=lay.root))
@@ -142,20 +153,23 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
         launch("kube-scheduler", components.scheduler(versions, lay, ports))
         launch("kwok", components.kwok(versions, lay))
         launch("process-node", components.process_node(lay, versions, opts.node_name, opts.local_gpus))
+        realnode.start(lay, versions, net, launch, lambda what, check: _wait(what, check, state.procs, deadline), say)
         api = bootstrap.admin_client(lay.kubeconfig)
         bootstrap.create_objects(api, opts)
+        realnode.create_objects(api, versions)
         insecure = _insecure()
         _wait("kube-controller-manager /healthz",
               lambda: _http_ok(f"https://127.0.0.1:{ports.controller_manager}/healthz", insecure),
               state.procs, deadline)
         _wait("kube-scheduler /healthz",
               lambda: _http_ok(f"https://127.0.0.1:{ports.scheduler}/healthz", insecure), state.procs, deadline)
-        nodes = [opts.node_name, *bootstrap.kwok_node_names(opts)]
+        nodes = [opts.node_name, realnode.NODE_NAME, *bootstrap.kwok_node_names(opts)]
         _wait(f"nodes {', '.join(nodes)} Ready", lambda: bootstrap.nodes_ready(api, nodes), state.procs, deadline)
+        realnode.advertise_gpus(api, opts.node_gpus)
         _wait("ServiceAccount default/default", lambda: bootstrap.default_sa_exists(api), state.procs, deadline)
+        _wait("CoreDNS ready", lambda: realnode.dns_ready(api), state.procs, deadline)
     except BaseException:
-        stop(state.procs, grace=5.0)
-        lay.state.unlink(missing_ok=True)
+        _undo(lay, state)
         raise
     state.started = time.time()
     state.save(lay)
@@ -195,17 +209,29 @@ def down(lay: Layout, say: Callable[[str], None] = print) -> None:
     if state is None:
         say(f"no cluster in {lay.root}; nothing to stop")
         return
-    # The process node goes first: on SIGTERM it stops its pods' processes itself.
-    node = [p for p in state.procs if p.name == "process-node"]
-    killed = stop(node, grace=20.0)
-    killed += stop(pod_processes(lay), grace=5.0)
-    killed += stop([p for p in state.procs if p.name != "process-node"], grace=15.0)
-    shutil.rmtree(lay.etcd_data, ignore_errors=True)
-    shutil.rmtree(lay.pods, ignore_errors=True)
-    lay.state.unlink(missing_ok=True)
+    killed, left = _undo(lay, state)
     lay.kubeconfig.unlink(missing_ok=True)
     note = f" (had to SIGKILL {', '.join(killed)})" if killed else ""
     say(f"cluster in {lay.root} stopped{note}")
+    for what in left:
+        say(f"  could not undo: {what}")
+
+
+def _undo(lay: Layout, state: State) -> tuple[list[str], list[str]]:
+    """Stop everything `state` records and put the host back; return (SIGKILLed names, what is left over)."""
+    # The process node goes first: on SIGTERM it stops its pods' processes itself.
+    killed = stop([p for p in state.procs if p.name == "process-node"], grace=20.0)
+    killed += stop(pod_processes(lay), grace=5.0)
+    killed += stop([p for p in state.procs if p.name in realnode.AGENTS], grace=10.0)
+    left = realnode.remove_containers(lay, state.net, [p for p in state.procs if p.name == "containerd"])
+    # The apiserver before etcd: without its storage it would keep retrying instead of shutting down.
+    killed += stop([p for p in state.procs if p.name not in ("process-node", "etcd", *realnode.AGENTS)], grace=15.0)
+    killed += stop([p for p in state.procs if p.name == "etcd"], grace=15.0)
+    left += realnode.restore_host(lay, state.net)
+    shutil.rmtree(lay.etcd_data, ignore_errors=True)
+    shutil.rmtree(lay.pods, ignore_errors=True)
+    lay.state.unlink(missing_ok=True)
+    return killed, left
 
 
 def status(lay: Layout, say: Callable[[str], None] = print) -> bool:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HACK = REPO / "hack"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet", "kube-proxy",
+            "coredns", "pause")
 
 
 class ClusterError(RuntimeError):
@@ -75,6 +76,11 @@ class Layout:
         return self.root / "pods"
 
     @property
+    def node(self) -> Path:
+        """The real node: containerd's images (kept across down/up), its state, the kubelet's directory."""
+        return self.root / "node"
+
+    @property
     def config(self) -> Path:
         """Generated component configuration (scheduler config, kwok config)."""
         return self.root / "config"
@@ -88,16 +94,17 @@ class Versions:
     etcd: str
     kwok: str
     helm: str
+    coredns: str
     bin_dir: Path
 
     @classmethod
     def load(cls) -> "Versions":
         script = (
             f'source "{HACK / "versions.sh"}" && printf "%s\\n" "$K8S_VERSION" "$ETCD_VERSION" '
-            '"$KWOK_VERSION" "$HELM_VERSION" "$SEQMODEL_K8S_BIN"'
+            '"$KWOK_VERSION" "$HELM_VERSION" "$COREDNS_VERSION" "$SEQMODEL_K8S_BIN"'
         )
         out = subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout.split("\n")
-        return cls(out[0], out[1], out[2], out[3], Path(out[4]))
+        return cls(*out[:5], Path(out[5]))
 
     def binary(self, name: str) -> Path:
         path = self.bin_dir / name

@@ -16,9 +16,12 @@ from pathlib import Path
 import yaml
 
 from .layout import ClusterError
+from .nodeconfig import NODE_NAME
+from .nodenet import NodeNet
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 SANS = ("DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
         "DNS:kubernetes.default.svc.cluster.local", "IP:127.0.0.1", f"IP:{SERVICE_IP}")
 
@@ -42,6 +45,9 @@ def identities(node_name: str) -> list[Identity]:
         # The process node is a real node identity: the Node authorizer and NodeRestriction apply to it.
         Identity("process-node", f"system:node:{node_name}", ("system:nodes",)),
         Identity("provisioner", "seqmodel:local-path-provisioner"),
+        # The real node: its kubelet (Node authorizer, NodeRestriction) and kube-proxy (system:node-proxier).
+        Identity("kubelet", f"system:node:{NODE_NAME}", ("system:nodes",)),
+        Identity("kube-proxy", "system:kube-proxy"),
     ]
 
 
@@ -65,21 +71,40 @@ def _self_signed_ca(stem: str, cn: str, cwd: Path) -> None:
              "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", f"{stem}.crt", cwd=cwd)
 
 
-def ensure_pki(pki: Path, node_name: str) -> dict[str, str]:
-    """Create the CA, serving cert, SA keys and tokens if missing; return {identity name: token}."""
+def _signed_cert(stem: str, cn: str, ext: str, pki: Path) -> None:
+    """`<stem>.key` + `<stem>.crt` signed by the cluster CA; remade when its extensions (SANs) change."""
+    ext_file = pki / f"{stem}.ext"
+    if (pki / f"{stem}.crt").exists() and ext_file.exists() and ext_file.read_text() == ext:
+        return
+    ext_file.write_text(ext)
+    _ec_key(f"{stem}.key", pki)
+    _openssl("req", "-new", "-key", f"{stem}.key", "-subj", f"/CN={cn}", "-out", f"{stem}.csr", cwd=pki)
+    _openssl("x509", "-req", "-in", f"{stem}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "825", "-sha256", "-extfile", ext_file.name, "-out", f"{stem}.crt", cwd=pki)
+
+
+def _server_ext(sans: list[str]) -> str:
+    return (f"subjectAltName={','.join(sans)}\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n")
+
+
+def ensure_pki(pki: Path, node_name: str, net: NodeNet) -> dict[str, str]:
+    """Create the CA, certificates, SA keys and tokens if missing; return {identity name: token}.
+
+    Certificates naming an address of the cluster's network are remade when `net` changes.
+    """
     pki.mkdir(parents=True, exist_ok=True)
     if not (pki / "ca.crt").exists():
         _self_signed_ca("ca", "seqmodel-local-ca", pki)
-        (pki / "apiserver.crt").unlink(missing_ok=True)
-    if not (pki / "apiserver.crt").exists():
-        (pki / "apiserver.ext").write_text(
-            f"subjectAltName={','.join(SANS)}\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-            "extendedKeyUsage=serverAuth\n")
-        _ec_key("apiserver.key", pki)
-        _openssl("req", "-new", "-key", "apiserver.key", "-subj", "/CN=kube-apiserver", "-out", "apiserver.csr",
-                 cwd=pki)
-        _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-days", "825", "-sha256", "-extfile", "apiserver.ext", "-out", "apiserver.crt", cwd=pki)
+        for stale in pki.glob("*.ext"):
+            stale.unlink()
+    _signed_cert("apiserver", "kube-apiserver", _server_ext([*SANS, f"IP:{net.host_ip}"]), pki)
+    # The kubelet's serving certificate (verified by the apiserver for logs and exec) ...
+    _signed_cert("kubelet", f"system:node:{NODE_NAME}",
+                 _server_ext([f"DNS:{NODE_NAME}", f"IP:{net.node_ip}"]), pki)
+    # ... and the apiserver's client certificate toward it (RBAC: system:kubelet-api-admin).
+    _signed_cert("apiserver-kubelet-client", KUBELET_CLIENT_USER,
+                 "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n", pki)
     if not (pki / "front-proxy-ca.crt").exists():
         # Only so the extension-apiserver-authentication ConfigMap has a request-header CA: without one the
         # controller-manager and scheduler log an error every few seconds. Nothing is signed with it.

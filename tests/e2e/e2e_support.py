@@ -26,7 +26,9 @@ from kubernetes.client.rest import ApiException
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))  # the local cluster's package, localcluster
 
+from localcluster.addons import toleration  # noqa: E402
 from localcluster.bootstrap import default_sa_exists  # noqa: E402
+from localcluster.components import NODE_TAINT  # noqa: E402
 from localcluster.procs import process_start_time  # noqa: E402
 
 T = TypeVar("T")
@@ -37,6 +39,7 @@ KWOK_PLACEMENT = {
     "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
 }
 LOCAL_PLACEMENT = {"nodeSelector": {"kubernetes.io/hostname": "local-0"}}
+REAL_NODE_PLACEMENT = {"nodeSelector": {"type": "container"}, "tolerations": [toleration(NODE_TAINT)]}
 
 
 def run_cli(*args: str, timeout: float = UP_TIMEOUT) -> subprocess.CompletedProcess:
@@ -588,3 +591,37 @@ def kwok_operator(kubeconfig: Path, namespaces: list[str], log: Path, **template
         "SEQMODEL_OPERATOR_TEMPLATES_DIR": str(templates),
         "SEQMODEL_OPERATOR_SWEEP_TRIAL_RATE": "0",  # no limit: parallelism is what holds trials back
     })
+
+
+# --- the machine around the cluster ----------------------------------------------------------------
+def host_snapshot() -> dict[str, object]:
+    """What a cluster's `up` may change on the machine, read from the host's side: processes, mounts,
+    sysctls, iptables, links, routes, network namespaces, cgroups and the runtimes' host directories."""
+    def run(*argv: str) -> list[str]:
+        return sorted(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines())
+
+    sysctls = ("vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
+               "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward",
+               "net.bridge.bridge-nf-call-iptables", "net.ipv4.conf.all.route_localnet")
+    cmdlines = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmdlines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+    cgroups = Path("/sys/fs/cgroup")
+    return {
+        "processes": sorted(c for c in cmdlines if any(w in c for w in ("containerd", "kubelet", "kube-proxy",
+                                                                         "coredns", "/pause"))),
+        "mounts": sorted(line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()),
+        "sysctls": {k: Path("/proc/sys", *k.split(".")).read_text().strip() for k in sysctls},
+        "iptables": [r for r in run("iptables-save") if not r.startswith(("#", ":"))],
+        "links": run("ip", "-o", "link", "show"),
+        "routes": run("ip", "route", "show", "table", "all"),
+        "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else None,
+        "cgroups": sorted(str(p) for p in cgroups.glob("*/seqmodel-*")),
+        "dirs": {d: sorted(os.listdir(d)) if os.path.isdir(d) else None
+                 for d in ("/var/log/containers", "/var/log/pods", "/run/containerd", "/opt/containerd",
+                           "/var/lib/kubelet", "/etc/cni/net.d", "/var/lib/cni")},
+    }

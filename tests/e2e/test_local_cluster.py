@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from e2e_support import REPO, run_cli, wait_for
+from e2e_support import REPO, host_snapshot, run_cli, wait_for
 from localcluster.control import State
 from localcluster.layout import Layout, Versions
 from localcluster.procs import process_start_time
@@ -81,10 +81,11 @@ def test_up_again_is_a_no_op(cluster):
     assert [(p.name, p.pid) for p in after.procs] == [(p.name, p.pid) for p in before.procs]
 
 
-def test_a_second_cluster_gets_its_own_ports_and_down_stops_only_it(cluster):
+def test_a_second_cluster_gets_its_own_ports_and_network_and_down_leaves_the_machine_as_it_was(cluster):
     first = State.load(cluster.layout)
     root = Path(tempfile.mkdtemp(prefix="seqmodel-second-cluster-"))
     second = Layout(root)
+    before = host_snapshot()
     try:
         for attempt in range(2):  # up, down, up again: repeated cycles must work
             res = cluster_cli(second, "up", "--kwok-nodes", "1")
@@ -94,11 +95,20 @@ def test_a_second_cluster_gets_its_own_ports_and_down_stops_only_it(cluster):
             assert not mine & {p.pid for p in first.procs}
             ports = set(vars(state.ports).values())
             assert not ports & set(vars(first.ports).values())
+            assert state.net != first.net
+            # CoreDNS runs on the second cluster's node-0 when `up` returns: a sandbox, a container, volume
+            # mounts, a shim and cgroups for `down` to clean up.
+            dns = subprocess.run(["kubectl", f"--kubeconfig={second.kubeconfig}", "-n", "kube-system", "get",
+                                  "deployment/coredns", "-o", "jsonpath={.status.availableReplicas}"],
+                                 capture_output=True, text=True)
+            assert dns.stdout == "1", dns.stderr
             res = cluster_cli(second, "down")
             assert res.returncode == 0, res.stderr
             assert all(process_start_time(p.pid) != p.start_time for p in state.procs), f"attempt {attempt}"
             assert all(p.alive() for p in first.procs), "stopping the second cluster touched the first"
             assert not second.state.exists()
+            after = host_snapshot()
+            assert {k: v for k, v in after.items() if v != before[k]} == {}, f"attempt {attempt}"
     finally:
         cluster_cli(second, "down")
         shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,91 @@
+"""The node's own images: the pod sandbox (pause) and CoreDNS, each one static binary from `make binaries`.
+
+There is no registry to pull them from, so they are packed here (one layer, from scratch), cached as
+archives beside the binaries, and imported into the node's containerd when it lacks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .layout import ClusterError, Versions
+from .nodeconfig import PAUSE_IMAGE, NodePaths
+from . import addons
+
+NAMESPACE = "k8s.io"  # containerd's namespace for images the kubelet sees
+
+
+@dataclass(frozen=True)
+class ScratchImage:
+    """An image of one static binary, run as a numeric non-root user."""
+
+    ref: str
+    binary: Path
+    user: str
+
+    def archive(self, cache: Path) -> Path:
+        """The OCI archive, named by the binary's digest so a rebuilt binary makes a new one."""
+        digest = hashlib.sha256(self.binary.read_bytes()).hexdigest()[:16]
+        return cache / f"{self.binary.name}-{digest}.oci.tar"
+
+
+def node_images(v: Versions) -> list[ScratchImage]:
+    return [ScratchImage(PAUSE_IMAGE, v.binary("pause"), "65535:65535"),
+            ScratchImage(addons.coredns_image(v.coredns), v.binary("coredns"), "65532:65532")]
+
+
+def _run(argv: list[str], what: str, **kw) -> str:
+    res = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if res.returncode != 0:
+        raise ClusterError(f"{what} failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+    return res.stdout
+
+
+def pack(img: ScratchImage, cache: Path) -> Path:
+    """Write the image's OCI archive with buildah (once per binary)."""
+    out = img.archive(cache)
+    if out.exists():
+        return out
+    cache.mkdir(parents=True, exist_ok=True)
+    from .images import buildah_env  # one private storage for every image this project builds
+
+    env = buildah_env()
+    ctr = _run(["buildah", "from", "scratch"], "buildah from scratch", env=env).strip()
+    try:
+        name = img.binary.name
+        _run(["buildah", "copy", "--chmod", "0755", ctr, str(img.binary), f"/{name}"], f"buildah copy {name}", env=env)
+        _run(["buildah", "config", "--entrypoint", json.dumps([f"/{name}"]), "--cmd", "", "--user", img.user, ctr],
+             f"buildah config {name}", env=env)
+        tmp = out.with_suffix(".tmp")
+        _run(["buildah", "commit", "--rm", ctr, f"seqmodel-node/{name}:build"], f"buildah commit {name}", env=env)
+        _run(["buildah", "push", f"seqmodel-node/{name}:build", f"oci-archive:{tmp}:{img.ref}"],
+             f"buildah push {name}", env=env)
+        tmp.replace(out)
+    finally:
+        subprocess.run(["buildah", "rm", ctr], capture_output=True, env=env)
+    return out
+
+
+def ctr(node: NodePaths, *args: str) -> list[str]:
+    return ["ctr", f"--address={node.containerd_socket}", f"--namespace={NAMESPACE}", *args]
+
+
+def present(node: NodePaths) -> set[str]:
+    """Image refs the node's containerd has."""
+    return set(_run(ctr(node, "images", "ls", "-q"), "ctr images ls").split())
+
+
+def import_archive(node: NodePaths, archive: Path) -> None:
+    _run(ctr(node, "images", "import", str(archive)), f"ctr images import {archive.name}")
+
+
+def ensure(node: NodePaths, v: Versions, cache: Path) -> None:
+    """Import the pause and CoreDNS images the node lacks."""
+    have = present(node)
+    for img in node_images(v):
+        if img.ref not in have:
+            import_archive(node, pack(img, cache))
