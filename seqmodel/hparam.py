@@ -41,6 +41,10 @@ DIGEST_CHARS = 10
 # the CRD schema uses it as a pattern.
 QUALIFIED_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 _QUALIFIED_RE = re.compile(QUALIFIED_PATH)
+# A string hparam ends up in file names, YAML, logs and a pod's command line: no control characters (a NUL
+# byte cannot even be passed as an argument). The same pattern guards the CRD (Go's RE2 reads \xNN too).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+_PRINTABLE_RE = re.compile(PRINTABLE)
 
 
 def is_qualified_path(value: object) -> bool:
@@ -109,6 +113,8 @@ class Hparam:
             raise HparamError(f"hparam '{self.name}' must be >= {self.minimum}; got {value!r}")
         if self.maximum is not None and out > self.maximum:
             raise HparamError(f"hparam '{self.name}' must be <= {self.maximum}; got {value!r}")
+        if self.type is str and not _PRINTABLE_RE.fullmatch(out):
+            raise HparamError(f"hparam '{self.name}' must not contain control characters; got {value!r}")
         return out
 
     def json_schema(self) -> dict[str, Any]:
@@ -123,6 +129,8 @@ class Hparam:
         if self.builtins is not None:
             names = "|".join(re.escape(name) for name in self.builtins)
             schema["pattern"] = f"^(?:{names}|{QUALIFIED_PATH})$"
+        elif self.type is str and self.choices is None:
+            schema["pattern"] = PRINTABLE
         if self.minimum is not None:
             schema["minimum"] = self.minimum
         if self.maximum is not None:

@@ -58,6 +58,10 @@ REFUSED = {  # id: (manifest, what stderr must name)
     "zero-replicates": (case(spec(replicates=0)), "spec.replicates"),
     "name-longer-than-45": (case(lambda m: None, name=LONG_NAME), "metadata.name"),
     "unknown-spec-field": (case(spec(retries=3)), "spec.retries"),
+    # Control characters: a NUL cannot even be a process argument; a newline could start YAML of its own.
+    "string-hparam-nul-byte": (case(hp(seq_file="genome\x00.fa")), "spec.hparams.seq_file"),
+    "string-hparam-newline-yaml": (case(hp(seq_file='x"\n  hostNetwork: true\n  hostPID: true')),
+                                   "spec.hparams.seq_file"),
 }
 
 
@@ -111,9 +115,9 @@ def test_suspend_may_change_and_reaches_the_child_job(cluster, api, batch, op_na
     assert get_stj(api, op_namespace, "pausable")["metadata"]["generation"] == 2
 
 
-INJECTIONS = {
-    "yaml": 'x"\n  hostNetwork: true\n  hostPID: true',
+INJECTIONS = {  # (YAML that needs a newline is refused at apply: REFUSED above)
     "yaml-flow": "x', hostNetwork: true, y: '",
+    "yaml-quote": 'x", hostNetwork: true, hostPID: true, "y',
     "jinja": "{{ 7*7 }}{% raw %}{{ config }}",
     "shell": "$(id) `id` ; rm -rf / && echo pwned",
 }

@@ -77,11 +77,12 @@ def test_every_replicate_is_a_row_of_the_job_log_beside_the_runs(tmp_path: Path)
 
 def test_hparam_values_reach_the_run_as_one_word_and_never_run_as_shell(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    evil = f"x'; touch {marker}; echo '$(touch {marker})`touch {marker}`\n;touch {marker} \" {{args}}"
+    evil = f"x'; touch {marker}; echo '$(touch {marker})`touch {marker}`;touch {marker} \" {{args}}"
     job = local(tmp_path, {**HP, "seq_file": evil}, output_dir=str(tmp_path / "it's $HOME")).submit()
     assert job.wait(timeout=60, poll=0.05, progress=False).phase == "Succeeded"
     assert f"--seq_file={evil}" in argv_of(job.outputs()[0])
     assert not marker.exists()
+
 
 
 def test_a_version_a_pod_claimed_is_skipped(tmp_path: Path) -> None:
@@ -141,6 +142,8 @@ def test_local_checkpoint_paths_are_on_the_output_dir_and_name_the_run_like_the_
     ({"hparams": {"default_root_dir": "x"}}, "hparams.default_root_dir: set by the job"),
     ({"hparams": {"d_modle": 3}}, "unknown hparam 'd_modle'; did you mean 'd_model'?"),
     ({"hparams": {"d_model": "wide"}}, "hparam 'd_model'"),
+    ({"hparams": {"seq_file": "genome\x00.fa"}}, "hparam 'seq_file' must not contain control characters"),
+    ({"hparams": {"seq_file": "genome\n.fa"}}, "hparam 'seq_file' must not contain control characters"),
     ({"backend": "slurm"}, "backend: expected one of kubernetes, local, got 'slurm'"),
     ({"mode": "test"}, "checkpoint: required in test mode"),
     ({"checkpoint": {"path": "a", "fromJob": "b"}}, "checkpoint: set exactly one of fromJob and path"),
