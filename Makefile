@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup binaries demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data manifests clean
+.PHONY: setup binaries images demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data manifests clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml
 # Control-plane, etcd, kwok and helm binaries, built from source into a cache outside the repo.
 binaries:
 	bash hack/build-binaries.sh
+
+# The trainer and operator images from docker/*.Dockerfile, built with buildah on local Debian bases (no
+# registry is reachable here) and cached under ~/.cache/seqmodel/images; prints name=ref per image.
+# The first build takes several minutes (the torch base is 6 GB); a warm one takes seconds.
+images: setup
+	$(PY) hack/images.py build
 
 # The local cluster (left running), the CRD, the operator on this machine, then the example pretraining
 # job and predictions from its checkpoint (a few minutes on 2 cores). Without Kubernetes:

@@ -12,8 +12,11 @@
 # test keeps them equal), so pip keeps the base's torch instead of downloading it again. Pinned by its
 # full tag; record its digest here (`docker buildx imagetools inspect <tag>`) on the first build with
 # registry access and pin `@sha256:...` as well: the machines this repository is developed on reach no
-# container registry.
-FROM pytorch/pytorch:2.15.0-cuda13.2-cudnn9-runtime
+# container registry. BASE_IMAGE is overridden only by `make images` (hack/localcluster/images.py): a
+# local Debian bookworm base with that same torch (and the train extra's other dependencies) installed
+# from PyPI, because no registry is reachable here; the default is the real public base.
+ARG BASE_IMAGE=pytorch/pytorch:2.15.0-cuda13.2-cudnn9-runtime
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the real node and the image builds need (containerd, runc, CNI plugins,
-# iptables, buildah, debootstrap, a static libc for the pause binary). A no-op when all are present.
+# iptables, buildah, skopeo, debootstrap, a static libc for the pause binary). A no-op when all are present.
 set -euo pipefail
 
-packages=(containerd runc containernetworking-plugins iptables iproute2 buildah fuse-overlayfs debootstrap libc6-dev gcc)
+packages=(containerd runc containernetworking-plugins iptables iproute2 buildah skopeo fuse-overlayfs debootstrap libc6-dev gcc)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,10 +1,11 @@
 """docker/*.Dockerfile and .dockerignore, checked without a container engine (none runs here).
 
-BuildKit's own parser (the `dockerfile` package) reads the files; the checks: every base image pinned, a
-numeric non-root USER, no remote ADD, each image installs its own extra and nothing else, the ENTRYPOINT
-module exists and runs on this host with only what the image installs, and the trainer's ENTRYPOINT is
-the command the operator's rendered Job runs (the process node runs that same command in the e2e tests,
-so they exercise the image's path).
+BuildKit's own parser (the `dockerfile` package) reads the files; the checks: every base image pinned (a
+`FROM ${BASE_IMAGE}` by the pinned default of its global ARG: `make images` overrides only that argument,
+to build on a local base), a numeric non-root USER, no remote ADD, each image installs its own extra and
+nothing else, the ENTRYPOINT module exists and runs on this host with only what the image installs, and
+the trainer's ENTRYPOINT is the command the operator's rendered Job runs (the process node runs that same
+command in the e2e tests, so they exercise the image's path).
 """
 
 from __future__ import annotations
@@ -41,24 +42,44 @@ PINNED_TAG = re.compile(r"^\d+\.\d+\.\d+([-.][A-Za-z0-9.]+)*$")
 
 @dataclass
 class Stage:
-    """One FROM and the instructions under it."""
+    """One FROM and the instructions under it. `base` is the FROM as a plain `docker build` resolves it: a
+    global build argument replaced by its default; `written` is the FROM as written."""
 
     base: str
     name: str | None
     commands: list[dockerfile.Command] = field(default_factory=list)
+    written: str = ""
 
     def last(self, instruction: str) -> dockerfile.Command | None:
         found = [c for c in self.commands if c.cmd == instruction]
         return found[-1] if found else None
 
 
+ARG_REF = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def global_args(text: str) -> dict[str, str | None]:
+    """The ARGs before the first FROM (the only ones a FROM can use), each with its default or None."""
+    out: dict[str, str | None] = {}
+    for command in dockerfile.parse_string(text):
+        if command.cmd == "FROM":
+            break
+        if command.cmd == "ARG":
+            name, eq, default = command.value[0].partition("=")
+            out[name] = default.strip("\"'") if eq else None
+    return out
+
+
 def stages(text: str) -> list[Stage]:
     out: list[Stage] = []
+    args = global_args(text)
     for command in dockerfile.parse_string(text):
         if command.cmd == "FROM":
             value = command.value
             name = value[2] if len(value) == 3 and value[1].upper() == "AS" else None
-            out.append(Stage(value[0], name))
+            # An argument without a default, or not a global one, stays as written (and is refused below).
+            base = ARG_REF.sub(lambda m: args.get(m.group(1) or m.group(2)) or m.group(0), value[0])
+            out.append(Stage(base, name, written=value[0]))
         elif out:
             out[-1].commands.append(command)
     return out
@@ -77,7 +98,7 @@ def violations(text: str) -> Iterator[str]:
             ref, _, digest = stage.base.partition("@")
             repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "")
             if "$" in stage.base:
-                yield f"FROM {stage.base}: a build argument makes the base float"
+                yield f"FROM {stage.base}: a build argument without a pinned default makes the base float"
             elif not PINNED_TAG.match(tag):
                 yield f"FROM {stage.base}: the tag must be a full version, not {tag or 'missing (latest)'}"
             if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
@@ -159,21 +180,38 @@ def modules_outside(extra: str) -> set[str]:
 
 # --- the checks can fail ---------------------------------------------------------------------------------
 def test_the_checks_catch_what_they_should() -> None:
-    bad = ("FROM python AS a\nFROM python:latest\nFROM ubuntu:${V}\nFROM python:3.11@sha256:xyz\n"
+    bad = ("ARG L=python:latest\nARG N\nFROM python AS a\nFROM python:latest\nFROM ubuntu:${V}\n"
+           "FROM python:3.11@sha256:xyz\nFROM ${L}\nFROM $N\nARG S=python:3.11.13-slim\nFROM ${S}\n"
            "ADD https://example.com/x.tgz /x\nADD git@github.com:a/b.git /b\nUSER seqmodel\n")
     found = "\n".join(violations(bad))
-    for what in ("missing (latest)", "not latest", "build argument", "not 3.11", "malformed digest",
+    for what in ("missing (latest)", "not latest", "FROM ubuntu:${V}: a build argument", "not 3.11",
+                 "malformed digest", "FROM $N: a build argument", "FROM ${S}: a build argument",
                  "ADD from the network (ADD https", "ADD from the network (ADD git@", "must be numeric"):
         assert what in found, what
+    assert found.count("not latest") == 2  # FROM ${L}: its default is checked like a written tag
     assert "root" in " ".join(violations("FROM python:3.11.13-slim\nUSER 0:1000\n"))
     assert "no USER" in " ".join(violations("FROM python:3.11.13-slim\n"))
     assert list(violations("FROM python:3.11.13-slim AS b\nFROM b\nCOPY --from=b /x /x\nUSER 1000\n")) == []
+    assert list(violations("ARG B=python:3.11.13-slim\nFROM ${B} AS b\nFROM $B\nUSER 1000\n")) == []
 
 
 # --- the images ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("image", IMAGES)
 def test_pinned_bases_numeric_non_root_user_no_remote_add(image: str) -> None:
     assert list(violations((DOCKER / f"{image}.Dockerfile").read_text())) == []
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_every_base_is_the_one_build_argument_make_images_overrides(image: str) -> None:
+    """hack/localcluster/images.py passes only --build-arg BASE_IMAGE=<local base>: every FROM that is not an
+    earlier stage must use it, and its default must be the real public base (pinned, checked above)."""
+    text = (DOCKER / f"{image}.Dockerfile").read_text()
+    default = global_args(text)["BASE_IMAGE"]
+    all_stages = stages(text)
+    names = {s.name for s in all_stages if s.name}
+    external = [s for s in all_stages if s.written not in names]
+    assert external and all(s.written == "${BASE_IMAGE}" and s.base == default for s in external)
+    assert default.rpartition(":")[0] == {"trainer": "pytorch/pytorch", "operator": "python"}[image]
 
 
 def test_the_trainer_runs_as_the_user_the_operator_sets_and_the_operator_as_the_charts() -> None:
