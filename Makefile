@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup binaries images demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data manifests clean
+.PHONY: setup system-deps binaries images demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data manifests clean
 
 setup: $(STAMP)
 
@@ -15,14 +15,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,operator,client,dev]'
 	touch $@
 
-# Control-plane, etcd, kwok and helm binaries, built from source into a cache outside the repo.
-binaries:
+# Debian packages of the real node and the image builds (containerd, runc, CNI plugins, iptables, buildah,
+# debootstrap, a static libc): apt-get, once; a no-op when they are installed.
+system-deps:
+	bash hack/install-system-deps.sh
+
+# Control-plane, node, etcd, kwok, helm and CoreDNS binaries, built from source into a cache outside the repo.
+binaries: system-deps
 	bash hack/build-binaries.sh
 
 # The trainer and operator images from docker/*.Dockerfile, built with buildah on local Debian bases (no
 # registry is reachable here) and cached under ~/.cache/seqmodel/images; prints name=ref per image.
 # The first build takes several minutes (the torch base is 6 GB); a warm one takes seconds.
-images: setup
+images: setup system-deps
 	$(PY) hack/images.py build
 
 # The local cluster (left running), the CRD, the operator on this machine, then the example pretraining
@@ -31,13 +36,13 @@ images: setup
 demo: setup binaries
 	bash examples/demo.sh
 
-test: setup binaries
+test: setup binaries images
 	$(PY) -m pytest tests
 
 test-unit: setup binaries  # the chart's tests run the helm built here
 	$(PY) -m pytest tests -m "not e2e"
 
-test-e2e: setup binaries
+test-e2e: setup binaries images
 	$(PY) -m pytest tests -m e2e
 
 bench: setup

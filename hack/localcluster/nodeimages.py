@@ -12,11 +12,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import addons, images
 from .layout import ClusterError, Versions
 from .nodeconfig import PAUSE_IMAGE, NodePaths
-from . import addons
 
-NAMESPACE = "k8s.io"  # containerd's namespace for images the kubelet sees
+NAMESPACE = images.NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -51,22 +51,22 @@ def pack(img: ScratchImage, cache: Path) -> Path:
     if out.exists():
         return out
     cache.mkdir(parents=True, exist_ok=True)
-    from .images import buildah_env  # one private storage for every image this project builds
+    env = images.buildah_env()  # the project's one private buildah storage, away from the host's /var/lib
 
-    env = buildah_env()
-    ctr = _run(["buildah", "from", "scratch"], "buildah from scratch", env=env).strip()
+    def buildah(*args: str) -> str:
+        return _run(images.buildah_command(["buildah", *args]), f"buildah {args[0]} ({img.binary.name})", env=env)
+
+    name = img.binary.name
+    ctr = buildah("from", "scratch").strip()
     try:
-        name = img.binary.name
-        _run(["buildah", "copy", "--chmod", "0755", ctr, str(img.binary), f"/{name}"], f"buildah copy {name}", env=env)
-        _run(["buildah", "config", "--entrypoint", json.dumps([f"/{name}"]), "--cmd", "", "--user", img.user, ctr],
-             f"buildah config {name}", env=env)
+        buildah("copy", "--chmod", "0755", ctr, str(img.binary), f"/{name}")
+        buildah("config", "--entrypoint", json.dumps([f"/{name}"]), "--cmd", "", "--user", img.user, ctr)
+        buildah("commit", "--rm", ctr, f"seqmodel-node/{name}:build")
         tmp = out.with_suffix(".tmp")
-        _run(["buildah", "commit", "--rm", ctr, f"seqmodel-node/{name}:build"], f"buildah commit {name}", env=env)
-        _run(["buildah", "push", f"seqmodel-node/{name}:build", f"oci-archive:{tmp}:{img.ref}"],
-             f"buildah push {name}", env=env)
+        buildah("push", f"seqmodel-node/{name}:build", f"oci-archive:{tmp}:{img.ref}")
         tmp.replace(out)
     finally:
-        subprocess.run(["buildah", "rm", ctr], capture_output=True, env=env)
+        subprocess.run(images.buildah_command(["buildah", "rm", ctr]), capture_output=True, env=env)
     return out
 
 

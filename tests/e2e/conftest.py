@@ -18,17 +18,20 @@ import fcntl
 import os
 import signal
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from e2e_support import (OPERATOR_GLOB, REPO, UP_TIMEOUT, Claims, OperatorProcess, install_crds, make_claims,
+from e2e_support import (CHART, OPERATOR_GLOB, REPO, UP_TIMEOUT, Claims, Release, OperatorProcess, install_crds, make_claims,
                          new_namespace, remove_claim_dirs, run_cli, stop_runs)
-from localcluster.layout import Layout
+from localcluster import images as local_images
+from localcluster.layout import Layout, Versions
+from localcluster.nodeconfig import NodePaths
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -107,6 +110,19 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.fixture(scope="session")
+def images(cluster: Cluster) -> dict[str, str]:
+    """{"trainer": ref, "operator": ref}: the images of the current sources (`make images` built them, as
+    `make test` does first), imported into node-0's containerd."""
+    found = local_images.refs()
+    missing = [b.ref for b in found.values() if not b.id]
+    if missing:
+        pytest.fail(f"images of the current sources are not built: run `make images` ({', '.join(missing)})")
+    socket = NodePaths(cluster.layout.node).containerd_socket
+    local_images.import_images(str(socket), [r for b in found.values() for r in (b.ref, b.plain)])
+    return {name: b.ref for name, b in found.items()}
+
+
 @pytest.fixture
 def api(cluster: Cluster) -> Iterator[client.ApiClient]:
     api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
@@ -139,6 +155,30 @@ def _delete_namespace(core: client.CoreV1Api, name: str) -> None:
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+# --- Helm releases of the chart -------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def helm_bin() -> Path:
+    return Versions.load().binary("helm")
+
+
+@pytest.fixture
+def install(cluster, helm_bin: Path) -> Iterator[Callable[..., Release]]:
+    """`install(namespace, **values)`: a release of the chart (replicas 0 unless given), uninstalled after
+    the test."""
+    made: list[Release] = []
+
+    def make(namespace: str, **values: Any) -> Release:
+        release = Release(f"so-{uuid.uuid4().hex[:6]}", namespace, cluster.kubectl, cluster.kubeconfig, helm_bin)
+        release.helm("install", release.name, str(CHART), "--wait", "--timeout=120s",
+                     values={"replicas": 0, **values})
+        made.append(release)
+        return release
+
+    yield make
+    for release in made:
+        release.helm("uninstall", release.name, "--ignore-not-found", check=False)
 
 
 # --- the operator (issue 4) ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 from kubernetes import client, watch
@@ -591,6 +591,63 @@ def kwok_operator(kubeconfig: Path, namespaces: list[str], log: Path, **template
         "SEQMODEL_OPERATOR_TEMPLATES_DIR": str(templates),
         "SEQMODEL_OPERATOR_SWEEP_TRIAL_RATE": "0",  # no limit: parallelism is what holds trials back
     })
+
+
+# --- Helm releases of the chart -------------------------------------------------------------------------
+CHART = REPO / "charts" / "seqmodel-operator"
+
+
+@dataclass
+class Release:
+    """One `helm install` of the chart into a namespace, driven through the helm that `make binaries` built."""
+
+    name: str
+    namespace: str
+    kubectl: Callable[..., subprocess.CompletedProcess]
+    kubeconfig: Path
+    helm_bin: Path
+
+    @property
+    def fullname(self) -> str:
+        """Every object's name (the chart's seqmodel-operator.fullname)."""
+        return f"{self.name}-seqmodel-operator"
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.fullname}"
+
+    def helm(self, *args: str, values: dict[str, Any] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """`helm ARGS` in the release's namespace; `values` go in as a values file on stdin."""
+        stdin = ["--values", "-"] if values is not None else []
+        res = subprocess.run([str(self.helm_bin), f"--kubeconfig={self.kubeconfig}", "--namespace", self.namespace,
+                              *args, *stdin], input=json.dumps(values), capture_output=True, text=True, timeout=180)
+        assert res.returncode == 0 or not check, f"helm {' '.join(args)}: {res.stderr.strip()}"
+        return res
+
+    def get(self, kind: str) -> dict[str, Any] | None:
+        """This release's object of that kind as the API server holds it (raw JSON, camelCase), or None."""
+        res = self.kubectl("get", kind, self.fullname, "-n", self.namespace, "-o", "json", check=False)
+        if res.returncode != 0:
+            assert "NotFound" in res.stderr, res.stderr
+            return None
+        return json.loads(res.stdout)
+
+    def settings(self) -> dict[str, str]:
+        """The chart's operator settings (SEQMODEL_OPERATOR_*), as the Deployment's envFrom would pass them."""
+        return self.get("configmap")["data"]
+
+    def token_kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig whose user is this release's ServiceAccount (a TokenRequest token): the API server,
+        its CA and nothing else from the admin kubeconfig."""
+        token = self.kubectl("create", "token", self.fullname, "-n", self.namespace, "--duration=2h").stdout.strip()
+        admin = yaml.safe_load(self.kubeconfig.read_text())
+        (cluster,) = admin["clusters"]
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
+            "users": [{"name": self.fullname, "user": {"token": token}}],
+            "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": self.fullname}}],
+            "current-context": "operator"}))
+        return path
 
 
 # --- the machine around the cluster ----------------------------------------------------------------

@@ -14,98 +14,17 @@ import json
 import re
 import shutil
 import subprocess
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import yaml
 
-from e2e_support import (REPO, RUN_TIMEOUT, SMALL, Claims, OperatorProcess, child_jobs, get_stj, job_pods,
-                         kubectl_apply, load_example, new_namespace, pid_alive, small_job, trainer_pid, wait_stj_phase)
-from localcluster.layout import Versions
+from e2e_support import (CHART, RUN_TIMEOUT, SMALL, Claims, OperatorProcess, Release, child_jobs, get_stj,
+                         job_pods, kubectl_apply, load_example, new_namespace, pid_alive, small_job, trainer_pid,
+                         wait_stj_phase)
 from seqmodel_operator.crd import all_crds
 from security_policy import (NAMESPACED_PERMISSIONS, OPERATOR_PERMISSIONS, SCOPED_CLUSTER_PERMISSIONS,
                              restricted_violations)
-
-CHART = REPO / "charts" / "seqmodel-operator"
-
-
-@dataclass
-class Release:
-    """One `helm install` of the chart into a namespace, driven through the helm that `make binaries` built."""
-
-    name: str
-    namespace: str
-    kubectl: Callable[..., subprocess.CompletedProcess]
-    kubeconfig: Path
-    helm_bin: Path
-
-    @property
-    def fullname(self) -> str:
-        """Every object's name (the chart's seqmodel-operator.fullname)."""
-        return f"{self.name}-seqmodel-operator"
-
-    @property
-    def user(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{self.fullname}"
-
-    def helm(self, *args: str, values: dict[str, Any] | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        """`helm ARGS` in the release's namespace; `values` go in as a values file on stdin."""
-        stdin = ["--values", "-"] if values is not None else []
-        res = subprocess.run([str(self.helm_bin), f"--kubeconfig={self.kubeconfig}", "--namespace", self.namespace,
-                              *args, *stdin], input=json.dumps(values), capture_output=True, text=True, timeout=180)
-        assert res.returncode == 0 or not check, f"helm {' '.join(args)}: {res.stderr.strip()}"
-        return res
-
-    def get(self, kind: str) -> dict[str, Any] | None:
-        """This release's object of that kind as the API server holds it (raw JSON, camelCase), or None."""
-        res = self.kubectl("get", kind, self.fullname, "-n", self.namespace, "-o", "json", check=False)
-        if res.returncode != 0:
-            assert "NotFound" in res.stderr, res.stderr
-            return None
-        return json.loads(res.stdout)
-
-    def settings(self) -> dict[str, str]:
-        """The chart's operator settings (SEQMODEL_OPERATOR_*), as the Deployment's envFrom would pass them."""
-        return self.get("configmap")["data"]
-
-    def token_kubeconfig(self, path: Path) -> Path:
-        """A kubeconfig whose user is this release's ServiceAccount (a TokenRequest token): the API server,
-        its CA and nothing else from the admin kubeconfig."""
-        token = self.kubectl("create", "token", self.fullname, "-n", self.namespace, "--duration=2h").stdout.strip()
-        admin = yaml.safe_load(self.kubeconfig.read_text())
-        (cluster,) = admin["clusters"]
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-            "users": [{"name": self.fullname, "user": {"token": token}}],
-            "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": self.fullname}}],
-            "current-context": "operator"}))
-        return path
-
-
-@pytest.fixture(scope="module")
-def helm_bin() -> Path:
-    return Versions.load().binary("helm")
-
-
-@pytest.fixture
-def install(cluster, helm_bin: Path) -> Iterator[Callable[..., Release]]:
-    """`install(namespace, **values)`: a release of the chart (replicas 0 unless given), uninstalled after
-    the test."""
-    made: list[Release] = []
-
-    def make(namespace: str, **values: Any) -> Release:
-        release = Release(f"so-{uuid.uuid4().hex[:6]}", namespace, cluster.kubectl, cluster.kubeconfig, helm_bin)
-        release.helm("install", release.name, str(CHART), "--wait", "--timeout=120s",
-                     values={"replicas": 0, **values})
-        made.append(release)
-        return release
-
-    yield make
-    for release in made:
-        release.helm("uninstall", release.name, "--ignore-not-found", check=False)
 
 
 @pytest.fixture

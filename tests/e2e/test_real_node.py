@@ -16,7 +16,10 @@ from kubernetes import client
 from e2e_support import REAL_NODE_PLACEMENT, wait_for
 from localcluster.nodeconfig import NODE_NAME
 
-RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+# As the operator renders its pods, user and group by number: a runAsUser the kubelet takes from the image's
+# USER comes without the image's group (the gid would be 0), and containerd refuses a group without a user.
+RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                  "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                         "capabilities": {"drop": ["ALL"]}}
 
@@ -81,7 +84,7 @@ def test_the_trainer_image_runs_with_its_security_context_enforced(core, namespa
     phase, log = run_to_end(core, namespace, python_pod("restricted", images["trainer"], script))
     assert phase == "Succeeded", log
     lines = log.splitlines()
-    assert "euid 1000 egid 1000" in lines  # the image's USER, enforced by runc
+    assert "euid 1000 egid 1000" in lines  # enforced by runc
     assert "CapEff 0000000000000000 NoNewPrivs 1 Seccomp 2" in lines  # no capabilities, RuntimeDefault filter
     assert "root write: EROFS" in lines
     assert "scratch write: ok" in lines

@@ -74,7 +74,11 @@ class Provisioner(threading.Thread):
             if (spec.get("storageClassName") not in classes or spec.get("volumeName") or meta["uid"] in claimed
                     or meta.get("deletionTimestamp") or (pvc.get("status") or {}).get("phase") != "Pending"):
                 continue
-            (self.claims_dir / meta["name"]).mkdir(parents=True, exist_ok=True)
+            claim_dir = self.claims_dir / meta["name"]
+            claim_dir.mkdir(parents=True, exist_ok=True)
+            # World-writable, as rancher's local-path provisioner makes them: a hostPath volume gets no fsGroup
+            # ownership change, and the pods on the real node run as a non-root user.
+            claim_dir.chmod(0o777)
             try:
                 self.core.create_persistent_volume(pv_for(pvc, self.claims_dir))
                 self.log(f"provisioner: {meta['namespace']}/{meta['name']} -> {self.claims_dir / meta['name']}")

@@ -1,0 +1,106 @@
+"""The operator as users run it: `helm install` of the chart with the operator image, its pod on node-0
+under the chart's ServiceAccount and RBAC, real kubelet probes, and training pods from the trainer image.
+
+Each test installs its own release, watching only the test's namespace (the session's host operator
+watches `e2e-op-*` only), and uninstalls it after.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from e2e_support import (REAL_NODE_PLACEMENT, RUN_TIMEOUT, SMALL, Release, child_jobs, job_pods, kubectl_apply,
+                         load_example, small_job, wait_for, wait_stj_phase)
+from localcluster.nodeconfig import NODE_NAME
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def in_cluster(images: dict[str, str], namespace: str) -> dict[str, Any]:
+    """Values that run the operator and its training pods on node-0 from the images built here."""
+    def image(ref: str) -> dict[str, str]:
+        repository, tag = ref.rsplit(":", 1)
+        return {"repository": repository, "tag": tag, "pullPolicy": "Never"}  # no registry to pull from
+
+    return {
+        "replicas": 1, "image": image(images["operator"]), "trainerImage": image(images["trainer"]),
+        "watchNamespaces": [namespace], **REAL_NODE_PLACEMENT,
+        "settings": {"tolerations": [GPU_TOLERATION, *REAL_NODE_PLACEMENT["tolerations"]],
+                     "nodeSelector": REAL_NODE_PLACEMENT["nodeSelector"]},
+    }
+
+
+def operator_pod(core: client.CoreV1Api, release: Release) -> client.V1Pod:
+    """The release's one Ready operator pod (readiness from the kubelet's probe of /healthz)."""
+    def ready() -> client.V1Pod | None:
+        pods = core.list_namespaced_pod(release.namespace,
+                                        label_selector=f"app.kubernetes.io/instance={release.name}").items
+        live = [p for p in pods if p.metadata.deletion_timestamp is None]
+        if len(live) != 1:
+            return None
+        conds = {c.type: c.status for c in live[0].status.conditions or []}
+        return live[0] if conds.get("Ready") == "True" else None
+
+    return wait_for(ready, 180, f"the operator pod of {release.name} to be Ready")
+
+
+@pytest.fixture
+def release(cluster, core, namespace, images, install) -> Release:
+    """A release of the chart whose operator runs in the cluster, watching the test's namespace."""
+    return install(namespace, **in_cluster(images, namespace))
+
+
+@pytest.mark.slow
+def test_the_example_job_trains_on_node_0_with_the_operator_in_the_cluster(cluster, api, batch, core, namespace,
+                                                                             claims, images, release) -> None:
+    pod = operator_pod(core, release)
+    assert pod.spec.node_name == NODE_NAME
+    assert pod.spec.containers[0].image == images["operator"]
+    assert pod.spec.service_account_name == release.fullname
+    status = pod.status.container_statuses[0]
+    assert status.ready and status.image_id and status.container_id.startswith("containerd://")
+
+    c = claims(namespace)
+    job = load_example("job.yaml", data=c.data, output=c.output)
+    name = job["metadata"]["name"]
+    assert kubectl_apply(cluster.kubectl, namespace, job).returncode == 0
+    obj = wait_stj_phase(api, namespace, name, "Succeeded", RUN_TIMEOUT)
+    assert obj["status"]["metrics"]["val/loss"] > 0
+
+    (child,) = child_jobs(batch, namespace, obj["metadata"]["uid"])
+    (trainer,) = job_pods(core, namespace, child.metadata.name)
+    assert trainer.spec.node_name == NODE_NAME
+    assert {c.image for c in [*trainer.spec.init_containers, *trainer.spec.containers]} == {images["trainer"]}
+    log = cluster.kubectl("logs", "-n", namespace, trainer.metadata.name, "-c", "trainer").stdout
+    assert "max_steps" in log or "step" in log, log[-2000:]
+    runs = list((c.output_dir / "runs").glob("*/version_0/hparams.yaml"))
+    assert len(runs) == 1, sorted(str(p) for p in c.output_dir.rglob("*"))[:20]
+    # Written by uid 1000 in the container, through the claim's hostPath volume.
+    assert runs[0].stat().st_uid == 1000
+    # The operator's own log, through the kubelet: kopf's JSON lines.
+    op_log = cluster.kubectl("logs", "-n", namespace, pod.metadata.name).stdout.splitlines()
+    assert op_log and all(json.loads(line) for line in op_log[-5:])
+
+
+@pytest.mark.slow
+def test_a_killed_operator_pod_is_replaced_and_a_job_in_flight_finishes_once(cluster, api, batch, core, namespace,
+                                                                             claims, release) -> None:
+    first = operator_pod(core, release)
+    c = claims(namespace)
+    job = small_job("inflight", c, hparams={**SMALL, "max_steps": 300})
+    assert kubectl_apply(cluster.kubectl, namespace, job).returncode == 0
+    obj = wait_stj_phase(api, namespace, "inflight", "Running", RUN_TIMEOUT)
+    (child,) = child_jobs(batch, namespace, obj["metadata"]["uid"])
+
+    core.delete_namespaced_pod(first.metadata.name, namespace, grace_period_seconds=0)
+    second = operator_pod(core, release)
+    assert second.metadata.uid != first.metadata.uid and second.spec.node_name == NODE_NAME
+
+    done = wait_stj_phase(api, namespace, "inflight", "Succeeded", RUN_TIMEOUT)
+    assert [j.metadata.uid for j in child_jobs(batch, namespace, obj["metadata"]["uid"])] == [child.metadata.uid]
+    assert len(job_pods(core, namespace, child.metadata.name)) == 1
+    assert done["status"]["replicates"][0]["restarts"] == 0
