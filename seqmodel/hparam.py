@@ -43,7 +43,7 @@ QUALIFIED_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_]
 _QUALIFIED_RE = re.compile(QUALIFIED_PATH)
 # A string hparam ends up in file names, YAML, logs and a pod's command line: no control characters (a NUL
 # byte cannot even be passed as an argument). The same pattern guards the CRD (Go's RE2 reads \xNN too).
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # Unicode's control characters (category Cc)
 _PRINTABLE_RE = re.compile(PRINTABLE)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 
 import kopf
 
@@ -22,8 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()], log_refkey="object")
     import seqmodel_operator.main  # noqa: F401  registers the handlers
 
+    # kopf's default identity asks for the user's name, which a numeric non-root user of an image without a
+    # passwd entry (the chart's runAsUser) does not have: the operator crashed at start in its own image.
     kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
-             liveness_endpoint=args.liveness or None)
+             liveness_endpoint=args.liveness or None, identity=f"{socket.gethostname()}/{os.getpid()}")
 
 
 if __name__ == "__main__":

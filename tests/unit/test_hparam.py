@@ -196,10 +196,11 @@ def test_registry_for_builtin_choices_is_the_builtin_registry() -> None:
     assert registry_for({"task": "finetune", "encoder": "transformer", "lr": 5}) is registry()
 
 
-@pytest.mark.parametrize("value", ["a\x00b", "a\nb", "tab\there", "\x1b[31m", "del\x7f"])
+@pytest.mark.parametrize("value", ["a\x00b", "a\nb", "tab\there", "\x1b[31m", "del\x7f", "nel\x85"])
 def test_string_hparams_refuse_control_characters_in_code_and_in_the_crd_pattern(value):
     hp = Hparam("path", "x", str, "a path", "p")
     with pytest.raises(HparamError, match="hparam 'path' must not contain control characters"):
         hp.convert(value)
     assert not re.fullmatch(hp.json_schema()["pattern"], value)
     assert re.fullmatch(hp.json_schema()["pattern"], "genome/chr I, é.fa")
+    assert hp.convert("genome/chr I, é 日本.fa") == "genome/chr I, é 日本.fa"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,7 +13,7 @@ import pytest
 
 from operator_support import example, job_body, with_replicates
 from seqmodel_operator import constants as C
-from seqmodel_operator.plan import Plan, make_plan
+from seqmodel_operator.plan import Plan, SpecError, make_plan
 from seqmodel_operator.render import JOB_TEMPLATE, PACKAGE_TEMPLATES, RenderError, Replicate, render_job
 from seqmodel_operator.settings import Config
 
@@ -101,8 +102,8 @@ def test_commands_and_args(plan: Plan, job: dict[str, Any]) -> None:
 def test_gpus_are_limits_only_and_zero_means_none() -> None:
     body = example("job.yaml")
     trainer = container(render(body), "trainer")
-    assert trainer["resources"] == {"limits": {"nvidia.com/gpu": "1", "cpu": "2", "memory": "4Gi"},
-                                    "requests": {"cpu": "2", "memory": "4Gi"}}
+    assert trainer["resources"] == {"limits": {"nvidia.com/gpu": "1", "cpu": "1500m", "memory": "4Gi"},
+                                    "requests": {"cpu": "1500m", "memory": "4Gi"}}
     body["spec"]["resources"] = {"gpus": 4}
     resources = container(render(body, Config(gpu_resource="amd.com/gpu")), "trainer")["resources"]
     assert resources == {"limits": {"amd.com/gpu": "4"}}
@@ -332,7 +333,15 @@ def assert_only_verbatim(value: str, fields: list[str]) -> None:
     value verbatim (nothing else moves: no new field, container or command; `{{ 7*7 }}` never becomes 49),
     except for the label that digests the output claim and root; or rendering refuses it."""
     benign = _benign(tuple(fields))
-    plan = make_plan(_body_with(value, fields), CONFIG)
+    try:
+        plan = make_plan(_body_with(value, fields), CONFIG)
+    except SpecError as err:  # a string hparam is refused before anything renders when it has control characters
+        assert any(f.startswith("hparams.") for f in fields) and any(unicodedata.category(ch) == "Cc" for ch in value)
+        assert "must not contain control characters" in str(err)
+        rest = [f for f in fields if not f.startswith("hparams.")]
+        if rest:  # the other fields still take it verbatim
+            assert_only_verbatim(value, rest)
+        return
     try:
         job = render_job(plan, REPLICATE, CONFIG)
     except RenderError:
@@ -362,10 +371,12 @@ def test_hostile_values_in_one_field_stay_verbatim(field: str, value: str) -> No
 
 
 def test_hostile_seq_file_is_one_argument() -> None:
-    value = 'x"\n  hostNetwork: true'
+    value = 'x", hostNetwork: true, "y'
     job = render(_body_with(value, ["hparams.seq_file"]))
     assert [a for a in container(job, "trainer")["args"] if a.startswith("--seq_file")] == [f"--seq_file={value}"]
     assert "49" not in str(render(_body_with("{{ 7*7 }}", ["hparams.seq_file"]))["spec"]["template"]["spec"]["containers"][0]["args"])
+    with pytest.raises(SpecError, match="spec.hparams: hparam 'seq_file' must not contain control characters"):
+        render(_body_with('x"\n  hostNetwork: true', ["hparams.seq_file"]))
 
 
 def test_kubelet_expansion_cannot_change_a_value() -> None:
