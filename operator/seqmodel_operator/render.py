@@ -144,32 +144,47 @@ def scratch_volume(plan: Plan, config: Config) -> dict[str, Any]:
 
 
 def volumes_and_mounts(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
-    volumes = [scratch_volume(plan, config), {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-               {"name": "output", "persistentVolumeClaim": {"claimName": plan.output_claim}}]
+    volumes = [scratch_volume(plan, config), {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+    by_claim: dict[str, dict[str, Any]] = {}
+
+    def claim_volume(name: str, claim: str, read_only: bool) -> str:
+        """The pod's one volume of `claim`, made on first use; mounts choose their own readOnly.
+
+        One volume per claim: a kubelet never finishes mounting a pod with two volumes of the same claim
+        (a checkpoint read from the output claim, say), and the pod stays in Init forever.
+        """
+        volume = by_claim.get(claim)
+        if volume is None:
+            volume = {"name": name, "persistentVolumeClaim": {"claimName": claim}}
+            if read_only:
+                volume["persistentVolumeClaim"]["readOnly"] = True
+            by_claim[claim] = volume
+            volumes.append(volume)
+        elif not read_only:
+            volume["persistentVolumeClaim"].pop("readOnly", None)
+        return volume["name"]
+
+    output = claim_volume("output", plan.output_claim, read_only=False)
     common = [{"name": "scratch", "mountPath": SCRATCH_MOUNT}, {"name": "tmp", "mountPath": TMP_MOUNT},
-              {"name": "output", "mountPath": OUTPUT_MOUNT, "subPath": plan.output_path(replicate.version)}]
+              {"name": output, "mountPath": OUTPUT_MOUNT, "subPath": plan.output_path(replicate.version)}]
     stage, run = list(common), list(common)
     if plan.data:
-        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": plan.data["claim"],
-                                                                  "readOnly": True}})
-        mount = {"name": "data", "mountPath": DATA_MOUNT, "readOnly": True}
+        mount = {"name": claim_volume("data", plan.data["claim"], read_only=True), "mountPath": DATA_MOUNT,
+                 "readOnly": True}
         if plan.data.get("subPath"):
             mount["subPath"] = plan.data["subPath"]
         stage.append(mount)
     if plan.checkpoint:
-        volumes.append({"name": "checkpoint", "persistentVolumeClaim": {"claimName": plan.checkpoint.claim,
-                                                                        "readOnly": True}})
-        run.append({"name": "checkpoint", "mountPath": CHECKPOINT_MOUNT, "readOnly": True,
-                    "subPath": plan.checkpoint.sub_path})
+        run.append({"name": claim_volume("checkpoint", plan.checkpoint.claim, read_only=True),
+                    "mountPath": CHECKPOINT_MOUNT, "readOnly": True, "subPath": plan.checkpoint.sub_path})
     if plan.config_key:
         volumes.append({"name": "config", "configMap": {"name": plan.spec["configFrom"]["name"]}})
         run.append({"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True})
     code = plan.spec.get("code")
     if code:
         if "claim" in code:
-            volumes.append({"name": "code", "persistentVolumeClaim": {"claimName": code["claim"], "readOnly": True}})
-            run.append({"name": "code", "mountPath": CODE_MOUNT, "readOnly": True,
-                        **({"subPath": code["subPath"]} if code.get("subPath") else {})})
+            run.append({"name": claim_volume("code", code["claim"], read_only=True), "mountPath": CODE_MOUNT,
+                        "readOnly": True, **({"subPath": code["subPath"]} if code.get("subPath") else {})})
         else:  # a ConfigMap's keys are the files of one package directory
             volumes.append({"name": "code", "configMap": {"name": code["configMap"]}})
             run.append({"name": "code", "mountPath": posixpath.join(CODE_MOUNT, code["package"]), "readOnly": True})

@@ -171,15 +171,32 @@ def test_data_sub_path_is_mounted_on_the_stage_container_only() -> None:
     assert "--type" not in container(job, "stage")["args"]  # no types: all of data/
 
 
+def mount_at(job: dict[str, Any], name: str, path: str) -> dict[str, Any] | None:
+    return next((m for m in container(job, name)["volumeMounts"] if m["mountPath"] == path), None)
+
+
 def test_checkpoint_is_mounted_read_only_on_the_trainer_only() -> None:
     source = with_replicates(example("job.yaml"), "runs/m/version_2")
     job = render(example("inference.yaml"), source=source)
-    assert volumes(job)["checkpoint"] == {"name": "checkpoint", "persistentVolumeClaim": {
-        "claimName": "seqmodel-output", "readOnly": True}}
-    assert mounts(job, "trainer")["checkpoint"] == {"name": "checkpoint", "mountPath": "/checkpoint",
-                                                    "readOnly": True, "subPath": "runs/m/version_2/checkpoints"}
-    assert "checkpoint" not in mounts(job, "stage")
+    # The checkpoint is on the job's own output claim: that claim's one volume serves both mounts (a kubelet
+    # never finishes mounting two volumes of one claim in a pod).
+    assert [v["name"] for v in pod_spec(job)["volumes"]] == ["scratch", "tmp", "output", "data"]
+    assert volumes(job)["output"] == {"name": "output", "persistentVolumeClaim": {"claimName": "seqmodel-output"}}
+    assert mount_at(job, "trainer", "/checkpoint") == {"name": "output", "mountPath": "/checkpoint",
+                                                       "readOnly": True, "subPath": "runs/m/version_2/checkpoints"}
+    assert "readOnly" not in mount_at(job, "trainer", "/output")
+    assert mount_at(job, "stage", "/checkpoint") is None
     assert container(job, "trainer")["args"][-1] == "--load_checkpoint_path=/checkpoint/last.ckpt"
+
+
+def test_a_checkpoint_on_another_claim_is_a_read_only_volume_of_its_own() -> None:
+    source = with_replicates(example("job.yaml"), "runs/m/version_2")
+    source["spec"]["output"]["claim"] = "older-output"
+    job = render(example("inference.yaml"), source=source)
+    assert volumes(job)["checkpoint"] == {"name": "checkpoint", "persistentVolumeClaim": {
+        "claimName": "older-output", "readOnly": True}}
+    assert mount_at(job, "trainer", "/checkpoint") == {"name": "checkpoint", "mountPath": "/checkpoint",
+                                                       "readOnly": True, "subPath": "runs/m/version_2/checkpoints"}
 
 
 def test_env_and_termination_message(plan: Plan, job: dict[str, Any]) -> None:
@@ -400,7 +417,7 @@ def test_characters_beyond_the_basic_plane_render() -> None:
 def test_hostile_checkpoint_path_stays_in_its_fields() -> None:
     value = 'm/x"\n  hostNetwork: true/{{ 7*7 }}.ckpt'
     job = render(job_body(mode="test", checkpoint={"path": value}))
-    assert mounts(job, "trainer")["checkpoint"]["subPath"] == 'm/x"\n  hostNetwork: true'
+    assert mount_at(job, "trainer", "/checkpoint")["subPath"] == 'm/x"\n  hostNetwork: true'
     assert container(job, "trainer")["args"][-1] == "--load_checkpoint_path=/checkpoint/{{ 7*7 }}.ckpt"
     assert "hostNetwork" not in _keys(job)
 
