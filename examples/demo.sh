@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # `make demo`: the Kubernetes path, end to end, on the local cluster (hack/README.md).
 #   1. start the local cluster (a no-op when it is up);
-#   2. install the SeqTrainingJob CRD;
-#   3. create the data and output claims and put the sample genome on the data claim;
-#   4. run the operator on this machine (unless an earlier demo's is still running);
+#   2. build the trainer and operator images from docker/*.Dockerfile (cached) and import them into node-0;
+#   3. install the operator with Helm (charts/seqmodel-operator, namespace seqmodel-system): it runs in the
+#      cluster, on node-0, from its image, and its training pods run there from the trainer image;
+#   4. create the data and output claims and put the sample genome on the data claim;
 #   5-7. kubectl apply manifests/examples/job.yaml (pretraining), then inference.yaml (predictions from
 #        its checkpoint), showing each phase change and the trainer's progress;
 #   8. print the output paths, metrics and predictions.
 # Earlier demo jobs are deleted first; their outputs stay, and the new runs get the next versions.
-# The cluster stays up at the end (`make cluster-down` stops it); the operator started here is stopped.
+# The cluster and the operator stay up at the end (`make cluster-down` stops both).
 # The library alone, without Kubernetes: bash examples/local_pipeline.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,8 @@ CLUSTER=${SEQMODEL_CLUSTER_DIR:-.cluster}
 case $CLUSTER in /*) KUBECONFIG=$CLUSTER/kubeconfig ;; *) KUBECONFIG=$PWD/$CLUSTER/kubeconfig ;; esac
 export KUBECONFIG
 VOLUMES=$CLUSTER/volumes
-OPERATOR_LOG=$CLUSTER/logs/operator.log
-OPERATOR_PID=$CLUSTER/operator.pid
+RELEASE=seqmodel-operator  # also the name of its Deployment
+OPERATOR_NS=seqmodel-system
 TIMEOUT=${DEMO_TIMEOUT:-1800}  # seconds per job
 JOBS=(pretrain-small pretrain-small-test)
 t0=$SECONDS
@@ -28,17 +29,46 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 clock() { local s=$((SECONDS - t0)); printf '%02d:%02d' $((s / 60)) $((s % 60)); }
 
 command -v kubectl >/dev/null || die "kubectl not found on PATH: install kubectl (any version within one minor of v1.34)"
+HELM=$(bash -c 'source hack/versions.sh && echo "$SEQMODEL_K8S_BIN/helm"')
+[ -x "$HELM" ] || die "helm not found at $HELM: run make binaries"
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # --- 1. cluster ----------------------------------------------------------------------------------------
 say "local cluster ($CLUSTER)"
 "$PY" hack/cluster.py --dir "$CLUSTER" up
 
-# --- 2. CRD --------------------------------------------------------------------------------------------
-say "CRD: kubectl apply -f manifests/crd/"
-kubectl apply -f manifests/crd/
-kubectl wait --for condition=Established --timeout=60s -f manifests/crd/ >/dev/null
+# --- 2. images ------------------------------------------------------------------------------------------
+say "images: hack/images.py build (docker/*.Dockerfile with buildah; the first build takes about 5 minutes)"
+"$PY" hack/images.py build > "$CLUSTER/images.txt"
+OPERATOR_IMAGE=$(sed -n 's/^operator=//p' "$CLUSTER/images.txt")
+TRAINER_IMAGE=$(sed -n 's/^trainer=//p' "$CLUSTER/images.txt")
+printf '   %s\n   %s\n' "$OPERATOR_IMAGE" "$TRAINER_IMAGE"
+say "images into node-0's containerd (the first import into a cluster takes about 2 minutes: 6 GB of torch)"
+"$PY" hack/images.py import --dir "$CLUSTER" >/dev/null
 
-# --- 3. claims and data ----------------------------------------------------------------------------------
+# --- 3. operator -----------------------------------------------------------------------------------------
+say "CRDs: kubectl apply --server-side -f manifests/crd/ (helm installs crds/ once and never upgrades them)"
+kubectl apply --server-side -f manifests/crd/
+kubectl wait --for condition=Established --timeout=60s -f manifests/crd/ >/dev/null
+say "operator: helm upgrade --install $RELEASE charts/seqmodel-operator -n $OPERATOR_NS (in the cluster, on node-0)"
+# node-0 carries a taint while the process node is being retired (hack/README.md): the operator and its
+# training pods tolerate it and select node-0. pullPolicy Never: the images exist only in node-0's containerd.
+"$HELM" upgrade --install "$RELEASE" charts/seqmodel-operator --namespace "$OPERATOR_NS" --create-namespace \
+  --wait --timeout 300s --values - <<EOF
+image: {repository: ${OPERATOR_IMAGE%:*}, tag: ${OPERATOR_IMAGE##*:}, pullPolicy: Never}
+trainerImage: {repository: ${TRAINER_IMAGE%:*}, tag: ${TRAINER_IMAGE##*:}, pullPolicy: Never}
+nodeSelector: {type: container}
+tolerations: [{key: seqmodel.dev/container-node, operator: Equal, value: "true", effect: NoSchedule}]
+settings:
+  nodeSelector: {type: container}
+  tolerations:
+  - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+  - {key: seqmodel.dev/container-node, operator: Equal, value: "true", effect: NoSchedule}
+EOF
+kubectl -n "$OPERATOR_NS" get pods -o wide -l "app.kubernetes.io/instance=$RELEASE"
+
+# --- 4. claims and data ----------------------------------------------------------------------------------
 say "claims seqmodel-data and seqmodel-output (the local-path provisioner maps <claim> to $VOLUMES/<claim>)"
 kubectl apply -f - <<'EOF'
 apiVersion: v1
@@ -54,64 +84,6 @@ EOF
 mkdir -p "$VOLUMES/seqmodel-data/data/genome"
 cp -R data/genome/. "$VOLUMES/seqmodel-data/data/genome/"
 echo "data/genome/ -> $VOLUMES/seqmodel-data/data/genome/"
-
-# --- 4. operator -----------------------------------------------------------------------------------------
-alive_operator() {  # the pid in $OPERATOR_PID when it is an operator started after this cluster's etcd
-  local pid started etcd_started
-  pid=$(cat "$OPERATOR_PID" 2>/dev/null) || return 1
-  [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q seqmodel_operator || return 1
-  started=$(awk '{print $22}' "/proc/$pid/stat")  # clock ticks since boot, as in state.json
-  etcd_started=$("$PY" -c 'import json, sys; print(next(p["start_time"] for p in json.load(open(sys.argv[1]))["procs"]
-if p["name"] == "etcd"))' "$CLUSTER/state.json")
-  if [ "$started" -lt "$etcd_started" ]; then  # left over from an earlier cluster: it talks to nothing
-    echo "stopping operator $pid, left over from an earlier cluster"
-    kill "$pid" 2>/dev/null || true
-    return 1
-  fi
-  echo "$pid"
-}
-
-liveness_of() {  # the --liveness URL on a running operator's command line
-  tr '\0' '\n' < "/proc/$1/cmdline" | grep -A1 -x -- --liveness | tail -1
-}
-
-answers() { "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; }
-
-STARTED_OPERATOR=""
-stop_operator() {
-  [ -n "$STARTED_OPERATOR" ] || return 0
-  kill "$STARTED_OPERATOR" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$STARTED_OPERATOR" 2>/dev/null || break; sleep 0.2; done
-  kill -9 "$STARTED_OPERATOR" 2>/dev/null || true
-  rm -f "$OPERATOR_PID"
-  echo "(stopped the operator this demo started; its log: $OPERATOR_LOG)"
-}
-trap stop_operator EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if pid=$(alive_operator); then
-  say "operator: already running (pid $pid, from an earlier demo; log $OPERATOR_LOG)"
-  url=$(liveness_of "$pid")
-else
-  port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  url=http://127.0.0.1:$port/healthz
-  say "operator: python -m seqmodel_operator --all-namespaces on this machine (log $OPERATOR_LOG)"
-  mkdir -p "$(dirname "$OPERATOR_LOG")"
-  "$PY" -m seqmodel_operator --all-namespaces --liveness "$url" --log-format json > "$OPERATOR_LOG" 2>&1 &
-  STARTED_OPERATOR=$!
-  echo "$STARTED_OPERATOR" > "$OPERATOR_PID"
-fi
-for _ in $(seq 120); do
-  answers "$url" && break
-  if [ -n "$STARTED_OPERATOR" ] && ! kill -0 "$STARTED_OPERATOR" 2>/dev/null; then
-    tail -5 "$OPERATOR_LOG" >&2
-    die "the operator exited at start; its log: $OPERATOR_LOG"
-  fi
-  sleep 0.5
-done
-answers "$url" || die "the operator's liveness endpoint $url does not answer; its log: $OPERATOR_LOG"
-echo "liveness $url answers"
 
 # --- 5. earlier runs -------------------------------------------------------------------------------------
 say "deleting earlier demo jobs (their outputs stay; the new runs get the next versions)"
@@ -144,10 +116,12 @@ for prefix in ("train/", "val/", "test/"):
 EOF
 }
 
-pod_log() {  # the trainer's log of the job's current child Job (the process node writes it; no kubectl logs)
-  local job
+pod_log() {  # how to read the trainer's log of the job's current child Job, once its pod exists
+  local job pod
   job=$(field "$1" '{.status.replicates[0].job}')
-  [ -z "$job" ] || ls -t "$CLUSTER"/logs/pods/default_"$job"-*_*/trainer/*.log 2>/dev/null | head -1 || true
+  [ -n "$job" ] || return 0
+  pod=$(kubectl get pods -l "job-name=$job" -o jsonpath='{.items[0].metadata.name}' 2>/dev/null) || return 0
+  [ -z "$pod" ] || echo "kubectl logs $pod -c trainer"
 }
 
 follow() {  # print each phase change and, every 15 s, the trainer's progress; return when it finishes
@@ -175,9 +149,6 @@ follow() {  # print each phase change and, every 15 s, the trainer's progress; r
       done <<< "$now"
       printed=$now
       next_progress=$((SECONDS + 15))
-    fi
-    if [ -n "$STARTED_OPERATOR" ] && ! kill -0 "$STARTED_OPERATOR" 2>/dev/null; then
-      die "the operator stopped; its log: $OPERATOR_LOG"
     fi
     [ $((SECONDS - since)) -lt "$TIMEOUT" ] || die "$name did not finish in $TIMEOUT s (DEMO_TIMEOUT); kubectl describe stj $name"
     sleep 3
@@ -214,6 +185,7 @@ cat <<EOF
    export KUBECONFIG=$KUBECONFIG
    kubectl get stj -o wide; kubectl describe stj pretrain-small; kubectl explain stj.spec
    ls $VOLUMES/seqmodel-output/runs/
+   kubectl -n $OPERATOR_NS logs deployment/$RELEASE    # the operator's log
    make demo            # again: new versions, earlier outputs stay
-   make cluster-down    # stop the cluster (outputs in $VOLUMES stay)
+   make cluster-down    # stop the cluster and its operator (outputs in $VOLUMES stay)
 EOF

@@ -3,7 +3,8 @@
   build   build what the current sources need (the bases once, then each image unless its ref exists) and
           print `<name>=<ref>` per image on stdout (progress goes to stderr)
   refs    print the refs of the current sources without building (exit 1 when one is not built yet)
-  import  import the current images (both tags of each) into a containerd: --address SOCKET
+  import  import the current images (both tags of each) into a containerd: --address SOCKET, or --dir CLUSTER
+          for the node of a local cluster (hack/cluster.py)
 
 See hack/localcluster/images.py for how and why; the cache is $XDG_CACHE_HOME/seqmodel/images.
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from localcluster import images  # noqa: E402
+from localcluster.layout import Layout  # noqa: E402
+from localcluster.nodeconfig import NodePaths  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("names", nargs="*", metavar="IMAGE", help=f"{' and/or '.join(images.IMAGES)} (default: both)")
         p.add_argument("--json", action="store_true", help="one JSON object per image instead of name=ref")
         if name == "import":
-            p.add_argument("--address", required=True, help="containerd's socket")
+            where = p.add_mutually_exclusive_group(required=True)
+            where.add_argument("--address", help="containerd's socket")
+            where.add_argument("--dir", type=Path, help="a local cluster's directory: its node-0's containerd")
             p.add_argument("--namespace", default=images.NAMESPACE)
             p.add_argument("--snapshotter", default=None)
     args = parser.parse_args(argv)
@@ -47,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             found = images.build(names, timings=timings)
         if args.command == "import":
             t0 = time.monotonic()
-            images.import_images(args.address, [r for i in found.values() for r in (i.ref, i.plain)],
+            address = args.address or str(NodePaths(Layout(args.dir.resolve()).node).containerd_socket)
+            images.import_images(address, [r for i in found.values() for r in (i.ref, i.plain)],
                                  namespace=args.namespace, snapshotter=args.snapshotter)
             timings["export+import"] = round(time.monotonic() - t0, 1)
     except images.ImageError as e:
