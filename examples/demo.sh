@@ -39,13 +39,13 @@ say "local cluster ($CLUSTER)"
 "$PY" hack/cluster.py --dir "$CLUSTER" up
 
 # --- 2. images ------------------------------------------------------------------------------------------
-say "images: hack/images.py build (docker/*.Dockerfile with buildah; the first build takes about 5 minutes)"
-"$PY" hack/images.py build > "$CLUSTER/images.txt"
+# One command builds (docker/*.Dockerfile with buildah; cached) and imports what it built, so the refs the
+# chart gets below are exactly the images node-0 has.
+say "images: hack/images.py import --dir $CLUSTER (the first build takes about 5 minutes, the first import into a cluster about 2: 6 GB of torch)"
+"$PY" hack/images.py import --dir "$CLUSTER" > "$CLUSTER/images.txt"
 OPERATOR_IMAGE=$(sed -n 's/^operator=//p' "$CLUSTER/images.txt")
 TRAINER_IMAGE=$(sed -n 's/^trainer=//p' "$CLUSTER/images.txt")
 printf '   %s\n   %s\n' "$OPERATOR_IMAGE" "$TRAINER_IMAGE"
-say "images into node-0's containerd (the first import into a cluster takes about 2 minutes: 6 GB of torch)"
-"$PY" hack/images.py import --dir "$CLUSTER" >/dev/null
 
 # --- 3. operator -----------------------------------------------------------------------------------------
 say "CRDs: kubectl apply --server-side -f manifests/crd/ (helm installs crds/ once and never upgrades them)"

@@ -593,6 +593,18 @@ def kwok_operator(kubeconfig: Path, namespaces: list[str], log: Path, **template
     })
 
 
+def example_job_succeeds(kubectl: Callable[..., subprocess.CompletedProcess], api: client.ApiClient,
+                         batch: client.BatchV1Api, ns: str, claims: "Claims") -> tuple[dict, client.V1Job]:
+    """manifests/examples/job.yaml on the test's claims, applied and run to Succeeded with a validation loss;
+    returns the SeqTrainingJob (raw JSON) and its one child Job."""
+    job = load_example("job.yaml", data=claims.data, output=claims.output)
+    assert kubectl_apply(kubectl, ns, job).returncode == 0
+    obj = wait_stj_phase(api, ns, job["metadata"]["name"], "Succeeded", RUN_TIMEOUT)
+    assert obj["status"]["metrics"]["val/loss"] > 0
+    (child,) = child_jobs(batch, ns, obj["metadata"]["uid"])
+    return obj, child
+
+
 # --- Helm releases of the chart -------------------------------------------------------------------------
 CHART = REPO / "charts" / "seqmodel-operator"
 

@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from e2e_support import (CHART, RUN_TIMEOUT, SMALL, Claims, OperatorProcess, Release, child_jobs, get_stj,
-                         job_pods, kubectl_apply, load_example, new_namespace, pid_alive, small_job, trainer_pid,
-                         wait_stj_phase)
+from e2e_support import (CHART, RUN_TIMEOUT, SMALL, Claims, OperatorProcess, Release, child_jobs,
+                         example_job_succeeds, get_stj, job_pods, kubectl_apply, new_namespace, pid_alive, small_job,
+                         trainer_pid, wait_stj_phase)
 from seqmodel_operator.crd import all_crds
 from security_policy import (NAMESPACED_PERMISSIONS, OPERATOR_PERMISSIONS, SCOPED_CLUSTER_PERMISSIONS,
                              restricted_violations)
@@ -133,13 +133,7 @@ def test_the_example_job_succeeds_with_the_charts_identity(cluster, api, batch, 
     assert deploy["spec"]["template"]["spec"]["serviceAccountName"] == release.fullname
     operator = operator_as(release, [namespace])
 
-    job = load_example("job.yaml", data=c.data, output=c.output)
-    name = job["metadata"]["name"]
-    assert kubectl_apply(cluster.kubectl, namespace, job).returncode == 0
-    obj = wait_stj_phase(api, namespace, name, "Succeeded", RUN_TIMEOUT)
-
-    assert obj["status"]["metrics"]["val/loss"] > 0
-    (child,) = child_jobs(batch, namespace, obj["metadata"]["uid"])
+    _, child = example_job_succeeds(cluster.kubectl, api, batch, namespace, c)
     pods = pod_specs(cluster.kubectl, namespace, f"job-name={child.metadata.name}")
     assert pods
     for pod in pods:  # every pod the operator made

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e_support import (REAL_NODE_PLACEMENT, RUN_TIMEOUT, SMALL, Release, child_jobs, job_pods, kubectl_apply,
-                         load_example, small_job, wait_for, wait_stj_phase)
+from e2e_support import (REAL_NODE_PLACEMENT, RUN_TIMEOUT, SMALL, Release, child_jobs, example_job_succeeds, job_pods,
+                         kubectl_apply, small_job, wait_for, wait_stj_phase)
 from localcluster.nodeconfig import NODE_NAME
+from security_policy import restricted_violations
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
@@ -65,15 +66,11 @@ def test_the_example_job_trains_on_node_0_with_the_operator_in_the_cluster(clust
     assert status.ready and status.image_id and status.container_id.startswith("containerd://")
 
     c = claims(namespace)
-    job = load_example("job.yaml", data=c.data, output=c.output)
-    name = job["metadata"]["name"]
-    assert kubectl_apply(cluster.kubectl, namespace, job).returncode == 0
-    obj = wait_stj_phase(api, namespace, name, "Succeeded", RUN_TIMEOUT)
-    assert obj["status"]["metrics"]["val/loss"] > 0
-
-    (child,) = child_jobs(batch, namespace, obj["metadata"]["uid"])
+    _, child = example_job_succeeds(cluster.kubectl, api, batch, namespace, c)
     (trainer,) = job_pods(core, namespace, child.metadata.name)
     assert trainer.spec.node_name == NODE_NAME
+    spec = api.sanitize_for_serialization(trainer)["spec"]
+    assert list(restricted_violations(spec)) == []
     assert {c.image for c in [*trainer.spec.init_containers, *trainer.spec.containers]} == {images["trainer"]}
     log = cluster.kubectl("logs", "-n", namespace, trainer.metadata.name, "-c", "trainer").stdout
     assert "max_steps" in log or "step" in log, log[-2000:]
