@@ -46,27 +46,23 @@ def _run(argv: list[str], what: str, **kw) -> str:
 
 
 def pack(img: ScratchImage, cache: Path) -> Path:
-    """Write the image's OCI archive with buildah (once per binary)."""
+    """Write the image's OCI archive with the project's buildah (once per binary)."""
     out = img.archive(cache)
     if out.exists():
         return out
     cache.mkdir(parents=True, exist_ok=True)
-    env = images.buildah_env()  # the project's one private buildah storage, away from the host's /var/lib
-
-    def buildah(*args: str) -> str:
-        return _run(images.buildah_command(["buildah", *args]), f"buildah {args[0]} ({img.binary.name})", env=env)
-
-    name = img.binary.name
-    ctr = buildah("from", "scratch").strip()
+    name, tmp = img.binary.name, out.with_suffix(".tmp")
+    step = f"packing the {name} image"
     try:
-        buildah("copy", "--chmod", "0755", ctr, str(img.binary), f"/{name}")
-        buildah("config", "--entrypoint", json.dumps([f"/{name}"]), "--cmd", "", "--user", img.user, ctr)
-        buildah("commit", "--rm", ctr, f"seqmodel-node/{name}:build")
-        tmp = out.with_suffix(".tmp")
-        buildah("push", f"seqmodel-node/{name}:build", f"oci-archive:{tmp}:{img.ref}")
-        tmp.replace(out)
-    finally:
-        subprocess.run(images.buildah_command(["buildah", "rm", ctr]), capture_output=True, env=env)
+        b = images.Buildah()
+        ctr = b.run(step, "from", "scratch").strip()
+        b.run(step, "copy", "--chmod", "0755", ctr, str(img.binary), f"/{name}")
+        b.run(step, "config", "--entrypoint", json.dumps([f"/{name}"]), "--cmd", "", "--user", img.user, ctr)
+        b.run(step, "commit", "--rm", ctr, f"seqmodel-node/{name}:build")
+        b.run(step, "push", f"seqmodel-node/{name}:build", f"oci-archive:{tmp}:{img.ref}")
+    except images.ImageError as e:
+        raise ClusterError(str(e)) from None
+    tmp.replace(out)
     return out
 
 
