@@ -239,3 +239,18 @@ def test_compiled_model_trains_and_its_checkpoint_loads_uncompiled(tmp_path: Pat
     assert ckpt["global_step"] == 2 and not any("_orig_mod" in key for key in ckpt["state_dict"])
     assert run.main(["--mode=test", f"--load_checkpoint_path={out / 'checkpoints' / 'last.ckpt'}",
                      f"--default_root_dir={tmp_path / 'test'}", "--accelerator=cpu"]) == 0
+
+
+def test_a_log_that_is_no_terminal_gets_progress_lines(tmp_path: Path, fake_data: Any,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """What `kubectl logs` of a trainer shows: a line every log_every_n_steps steps (FAST: 2) and after each
+    validation (every 3), with the newest metrics; no progress bar escapes."""
+    assert run.main(tiny_args(tmp_path / "run")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    steps = [line.split()[1] for line in lines if line.startswith("step ")]
+    assert steps == ["2/6", "4/6", "6/6"]
+    assert all("train/loss" in line for line in lines if line.startswith("step "))
+    validations = [line for line in lines if line.startswith("validation at step ")]
+    assert [v.split()[3] for v in validations] == ["3", "6"]
+    assert all("val/loss" in v for v in validations)
+    assert not any("\r" in line or "it/s" in line for line in lines)
