@@ -164,7 +164,7 @@ def kubelet(net: NodeNet, p: NodePaths, pki: Path) -> dict:
         "authorization": {"mode": "Webhook"},
         "containerRuntimeEndpoint": f"unix://{p.containerd_socket}",
         "cgroupDriver": "cgroupfs",
-        "cgroupRoot": f"/seqmodel-{net.index}",  # removed by down
+        "cgroupRoot": f"/{net.cgroup_root}",  # removed by down
         "cgroupsPerQOS": True,
         "failCgroupV1": False,  # this machine has cgroup v1 only
         "failSwapOn": False,

@@ -39,6 +39,11 @@ class NodeNet:
         return NETNS_DIR / self.netns
 
     @property
+    def cgroup_root(self) -> str:
+        """The kubelet's cgroup root, in every hierarchy (hoststate makes and removes it)."""
+        return f"{PREFIX}{self.index}"
+
+    @property
     def host_link(self) -> str:
         return f"smh{self.index}"
 

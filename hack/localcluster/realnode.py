@@ -26,10 +26,6 @@ AGENTS = ("kubelet", "kube-proxy")  # stopped before containerd, so nothing rest
 SOCKET_MAX = 107  # sun_path
 
 
-def cgroup_root(net: NodeNet) -> str:
-    return f"seqmodel-{net.index}"
-
-
 def claim_network(lay: Layout) -> NodeNet:
     """A free cluster index; the same one for a directory whenever it is free (its certificates name it)."""
     return nodenet.pick(zlib.crc32(str(lay.root).encode()) % 256)
@@ -39,7 +35,7 @@ def prepare_host(net: NodeNet) -> None:
     """The network namespace, the record of the sysctls the kubelet changes, and the kubelet's cgroup root."""
     nodenet.create(net)
     hoststate.save_sysctls()
-    hoststate.create_cgroups(cgroup_root(net))
+    hoststate.create_cgroups(net.cgroup_root)
 
 
 def start(lay: Layout, v: Versions, net: NodeNet, launch: Callable[[str, list[str]], None],
@@ -91,7 +87,7 @@ def remove_containers(lay: Layout, net: NodeNet, containerd: list[Proc]) -> list
     Deleted, not only stopped: containerd keeps its metadata across down/up (with the images), and the
     next kubelet would find the old pods' sandboxes there.
     """
-    hoststate.kill_cgroup_procs(cgroup_root(net))
+    hoststate.kill_cgroup_procs(net.cgroup_root)
     paths = NodePaths(lay.node)
     if not any(p.alive() for p in containerd):
         return []
@@ -115,13 +111,13 @@ def remove_containers(lay: Layout, net: NodeNet, containerd: list[Proc]) -> list
 def restore_host(lay: Layout, net: NodeNet) -> list[str]:
     """After every process is stopped: shims, mounts, cgroups, the network, sysctls. Returns what stayed."""
     paths = NodePaths(lay.node)
-    hoststate.kill_cgroup_procs(cgroup_root(net))
+    hoststate.kill_cgroup_procs(net.cgroup_root)
     hoststate.kill_matching(str(paths.containerd_socket))  # shims of containers containerd could not delete
     left = [f"mount {m}" for m in hoststate.unmount_under(lay.node)]
     hoststate.remove_files(hoststate.log_links_into(paths.pod_logs))
     for d in (paths.containerd_state, paths.kubelet_root):
         shutil.rmtree(d, ignore_errors=True)
-    left += [f"cgroup {d}" for d in hoststate.remove_cgroups(cgroup_root(net))]
+    left += [f"cgroup {d}" for d in hoststate.remove_cgroups(net.cgroup_root)]
     nodenet.delete(net)
     hoststate.restore_sysctls()
     hoststate.release_netns_dir()

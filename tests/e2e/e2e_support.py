@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "hack"))  # the local cluster's package, localclus
 from localcluster.addons import toleration  # noqa: E402
 from localcluster.bootstrap import default_sa_exists  # noqa: E402
 from localcluster.components import NODE_TAINT  # noqa: E402
+from localcluster.hoststate import KUBELET_SYSCTLS  # noqa: E402
 from localcluster.procs import process_start_time  # noqa: E402
 
 T = TypeVar("T")
@@ -669,9 +670,9 @@ def host_snapshot() -> dict[str, object]:
     def run(*argv: str) -> list[str]:
         return sorted(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines())
 
-    sysctls = ("vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
-               "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward",
-               "net.bridge.bridge-nf-call-iptables", "net.ipv4.conf.all.route_localnet")
+    # the kubelet's machine-wide ones, and per-namespace ones the node sets in its own namespace only
+    sysctls = (*KUBELET_SYSCTLS, "net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
+               "net.ipv4.conf.all.route_localnet")
     cmdlines = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
