@@ -66,7 +66,8 @@ def test_the_example_job_trains_on_node_0_with_the_operator_in_the_cluster(clust
     assert status.ready and status.image_id and status.container_id.startswith("containerd://")
 
     c = claims(namespace)
-    _, child = example_job_succeeds(cluster.kubectl, api, batch, namespace, c)
+    obj, child = example_job_succeeds(cluster.kubectl, api, batch, namespace, c)
+    name = obj["metadata"]["name"]
     (trainer,) = job_pods(core, namespace, child.metadata.name)
     assert trainer.spec.node_name == NODE_NAME
     spec = api.sanitize_for_serialization(trainer)["spec"]
@@ -81,6 +82,15 @@ def test_the_example_job_trains_on_node_0_with_the_operator_in_the_cluster(clust
     # The operator's own log, through the kubelet: kopf's JSON lines.
     op_log = cluster.kubectl("logs", "-n", namespace, pod.metadata.name).stdout.splitlines()
     assert op_log and all(json.loads(line) for line in op_log[-5:])
+
+    # Uninstall takes the operator away, and keeps the CRDs, the job and its claims.
+    release.helm("uninstall", release.name, "--wait")
+    assert release.get("deployment") is None and release.get("serviceaccount") is None
+    mine = f"app.kubernetes.io/instance={release.name}"
+    wait_for(lambda: not core.list_namespaced_pod(namespace, label_selector=mine).items, 120, "the operator pod gone")
+    assert cluster.kubectl("get", "crd", "seqtrainingjobs.seqmodel.dev", check=False).returncode == 0
+    assert cluster.kubectl("get", "stj", name, "-n", namespace, check=False).returncode == 0
+    assert {p.metadata.name for p in core.list_namespaced_persistent_volume_claim(namespace).items} == {c.data, c.output}
 
 
 @pytest.mark.slow

@@ -9,11 +9,13 @@ routes outside the cluster.
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 
 from kubernetes import client
 
 from e2e_support import REAL_NODE_PLACEMENT, wait_for
+from localcluster.control import State
 from localcluster.nodeconfig import NODE_NAME
 
 # As the operator renders its pods, user and group by number: a runAsUser the kubelet takes from the image's
@@ -140,3 +142,21 @@ def test_a_gpu_requesting_pod_schedules_on_node_0_and_runs_on_the_cpu(core, name
     phase, log = run_to_end(core, namespace, pod)
     assert (phase, log.strip()) == ("Succeeded", "ran")
     assert core.read_namespaced_pod("gpu", namespace).spec.node_name == NODE_NAME
+
+
+def test_every_listener_is_on_loopback_or_the_clusters_own_addresses(cluster):
+    """Nothing of the cluster listens on all interfaces: in the node's namespace only its loopback and the
+    node's address; on the host only loopback and the host's end of the node's link."""
+    state = State.load(cluster.layout)
+
+    def listeners(*prefix: str) -> list[str]:
+        out = subprocess.run([*prefix, "ss", "-Htuln"], capture_output=True, text=True, check=True).stdout
+        return [line.split()[4] for line in out.splitlines()]  # Local Address:Port
+
+    inside = listeners(*state.net.enter())
+    assert len(inside) >= 3, inside  # the kubelet's API and healthz, kube-proxy's healthz and metrics, ...
+    assert all(a.rsplit(":", 1)[0] in ("127.0.0.1", state.net.node_ip) for a in inside), inside
+    ports = {p for p in vars(state.ports).values() if isinstance(p, int)}
+    host = [a for a in listeners() if int(a.rsplit(":", 1)[1]) in ports]
+    assert len(host) >= len(ports), host
+    assert all(a.rsplit(":", 1)[0] in ("127.0.0.1", state.net.host_ip) for a in host), host
