@@ -47,12 +47,13 @@ class State:
 
     ports: Ports
     options: Options
-    net: NodeNet
+    net: NodeNet | None
     procs: list[Proc] = field(default_factory=list)
     started: float = 0.0  # when `up` finished (epoch seconds); 0 while it runs or after it was killed midway
 
     def save(self, lay: Layout) -> None:
-        data = {"ports": asdict(self.ports), "options": asdict(self.options), "net": self.net.index,
+        data = {"ports": asdict(self.ports), "options": asdict(self.options),
+                **({"net": self.net.index} if self.net is not None else {}),
                 "procs": [p.to_dict() for p in self.procs], "started": self.started}
         tmp = lay.state.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -63,7 +64,10 @@ class State:
         if not lay.state.exists():
             return None
         data = json.loads(lay.state.read_text())
-        return cls(Ports(**data["ports"]), Options(**data["options"]), NodeNet(data["net"]),
+        # A state from before the real node (no "net"): `down` still stops its processes.
+        ports = {"apiserver_host": "127.0.0.1", **data["ports"]}
+        net = NodeNet(data["net"]) if "net" in data else None
+        return cls(Ports(**ports), Options(**data["options"]), net,
                    [Proc.from_dict(p) for p in data["procs"]], data.get("started", 0.0))
 
 
@@ -223,11 +227,14 @@ def _undo(lay: Layout, state: State) -> tuple[list[str], list[str]]:
     killed = stop([p for p in state.procs if p.name == "process-node"], grace=20.0)
     killed += stop(pod_processes(lay), grace=5.0)
     killed += stop([p for p in state.procs if p.name in realnode.AGENTS], grace=10.0)
-    left = realnode.remove_containers(lay, state.net, [p for p in state.procs if p.name == "containerd"])
+    left = []
+    if state.net is not None:
+        left += realnode.remove_containers(lay, state.net, [p for p in state.procs if p.name == "containerd"])
     # The apiserver before etcd: without its storage it would keep retrying instead of shutting down.
     killed += stop([p for p in state.procs if p.name not in ("process-node", "etcd", *realnode.AGENTS)], grace=15.0)
     killed += stop([p for p in state.procs if p.name == "etcd"], grace=15.0)
-    left += realnode.restore_host(lay, state.net)
+    if state.net is not None:
+        left += realnode.restore_host(lay, state.net)
     shutil.rmtree(lay.etcd_data, ignore_errors=True)
     shutil.rmtree(lay.pods, ignore_errors=True)
     lay.state.unlink(missing_ok=True)

@@ -153,3 +153,20 @@ def test_mounts_under_a_directory_are_listed_deepest_first(monkeypatch, tmp_path
     assert hoststate.mounts_under(real("/work/c/node")) == [
         real("/work/c/node/kubelet/pods/x/volumes/token"), real("/work/c/node/run/with space"),
         real("/work/c/node/kubelet")]
+
+
+def test_a_state_file_from_before_the_real_node_still_loads_so_down_can_stop_it(tmp_path):
+    from localcluster.control import State
+    from localcluster.layout import Layout
+
+    lay = Layout(tmp_path)
+    lay.state.write_text(json.dumps({
+        "ports": {"etcd_client": 1, "etcd_peer": 2, "apiserver": 3, "controller_manager": 4, "scheduler": 5},
+        "options": {"node_name": "local-0", "local_gpus": 1, "kwok_nodes": 4, "kwok_gpus": 8,
+                    "gpu_product": "x"},
+        "procs": [{"name": "etcd", "pid": 1, "start_time": 1, "log": ""}], "started": 1.0}))
+    state = State.load(lay)
+    assert state.net is None and state.ports.server == "https://127.0.0.1:3"
+    state.net = NodeNet(4)
+    state.save(lay)
+    assert State.load(lay).net == NodeNet(4)
