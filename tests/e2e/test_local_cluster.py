@@ -82,6 +82,8 @@ def test_up_again_is_a_no_op(cluster):
 
 
 def test_a_second_cluster_gets_its_own_ports_and_network_and_down_leaves_the_machine_as_it_was(cluster):
+    """The host is compared before `up` and after `down` (e2e_support.host_snapshot): another cluster started
+    or stopped on this machine meanwhile (`make demo` beside the tests) shows up as a difference."""
     first = State.load(cluster.layout)
     root = Path(tempfile.mkdtemp(prefix="seqmodel-second-cluster-"))
     second = Layout(root)
