@@ -1,5 +1,5 @@
-# seqmodel: `make demo` runs the main job on Kubernetes (the local cluster, the operator, kubectl apply of
-# manifests/examples/), `make test` runs every test. Both set themselves up.
+# seqmodel: `make demo` runs the main job on Kubernetes (the local cluster, the images, the operator by Helm,
+# kubectl apply of manifests/examples/), `make test` runs every test. Both set themselves up (as root).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,8 +30,9 @@ binaries: system-deps
 images: setup system-deps
 	$(PY) hack/images.py build
 
-# The local cluster (left running), the CRD, the operator on this machine, then the example pretraining
-# job and predictions from its checkpoint (a few minutes on 2 cores). Without Kubernetes:
+# The local cluster (left running), the images (built and imported into node-0), the CRDs, the operator
+# installed by Helm in the cluster, then the example pretraining job and predictions from its checkpoint
+# (about 1.5 minutes warm on 2 cores; the first run builds everything). Without Kubernetes:
 # bash examples/local_pipeline.sh
 demo: setup binaries
 	bash examples/demo.sh
