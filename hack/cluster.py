@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             up(lay, Options(kwok_nodes=args.kwok_nodes, kwok_gpus=args.kwok_gpus, local_gpus=args.local_gpus))
         elif args.command == "down":
-            down(lay)
+            return 0 if down(lay) else 1
         else:
             return 0 if status(lay) else 1
     except ClusterError as e:

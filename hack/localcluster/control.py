@@ -204,21 +204,23 @@ def pod_processes(lay: Layout) -> list[Proc]:
     return found
 
 
-def down(lay: Layout, say: Callable[[str], None] = print) -> None:
-    """Stop this cluster's processes (by saved PID and start time) and drop its etcd data.
+def down(lay: Layout, say: Callable[[str], None] = print) -> bool:
+    """Stop this cluster's processes (by saved PID and start time), drop its etcd data and put back what the
+    node changed on the host; False when something could not be undone (each is said).
 
-    Logs, volumes (PVC directories) and the PKI are kept.
+    Logs, volumes (PVC directories), the node's images and the PKI are kept.
     """
     state = State.load(lay)
     if state is None:
         say(f"no cluster in {lay.root}; nothing to stop")
-        return
+        return True
     killed, left = _undo(lay, state)
     lay.kubeconfig.unlink(missing_ok=True)
     note = f" (had to SIGKILL {', '.join(killed)})" if killed else ""
     say(f"cluster in {lay.root} stopped{note}")
     for what in left:
         say(f"  could not undo: {what}")
+    return not left
 
 
 def _undo(lay: Layout, state: State) -> tuple[list[str], list[str]]:
@@ -229,16 +231,25 @@ def _undo(lay: Layout, state: State) -> tuple[list[str], list[str]]:
     killed += stop([p for p in state.procs if p.name in realnode.AGENTS], grace=10.0)
     left = []
     if state.net is not None:
-        left += realnode.remove_containers(lay, state.net, [p for p in state.procs if p.name == "containerd"])
+        containerd = [p for p in state.procs if p.name == "containerd"]
+        left += _attempt("removing node-0's containers", lambda: realnode.remove_containers(lay, state.net, containerd))
     # The apiserver before etcd: without its storage it would keep retrying instead of shutting down.
     killed += stop([p for p in state.procs if p.name not in ("process-node", "etcd", *realnode.AGENTS)], grace=15.0)
     killed += stop([p for p in state.procs if p.name == "etcd"], grace=15.0)
     if state.net is not None:
-        left += realnode.restore_host(lay, state.net)
+        left += _attempt("restoring the host", lambda: realnode.restore_host(lay, state.net))
     shutil.rmtree(lay.etcd_data, ignore_errors=True)
     shutil.rmtree(lay.pods, ignore_errors=True)
     lay.state.unlink(missing_ok=True)
     return killed, left
+
+
+def _attempt(what: str, step: Callable[[], list[str]]) -> list[str]:
+    """Run one clean-up step; a failure is reported, and never keeps `down` from stopping the rest."""
+    try:
+        return step()
+    except Exception as e:  # noqa: BLE001 - whatever went wrong, the control plane must still be stopped
+        return [f"{what}: {type(e).__name__}: {e}"]
 
 
 def status(lay: Layout, say: Callable[[str], None] = print) -> bool:

@@ -176,9 +176,11 @@ def kill_cgroup_procs(root_name: str, timeout: float = 10.0) -> int:
     while time.monotonic() < deadline:
         pids = set()
         for top in cgroup_dirs(root_name):
-            for procs in top.rglob("cgroup.procs") if top.exists() else ():
+            # os.walk, not rglob: runc removes a container's cgroup as it dies, and rglob raises on a directory
+            # that vanishes under it (it left `down` half done)
+            for dirpath, _, _ in os.walk(top):
                 try:
-                    pids |= {int(x) for x in procs.read_text().split()}
+                    pids |= {int(x) for x in (Path(dirpath) / "cgroup.procs").read_text().split()}
                 except OSError:
                     continue
         if not pids:
