@@ -105,7 +105,6 @@ def mounts_under(root: Path) -> list[Path]:
 
 def unmount_under(root: Path) -> list[str]:
     """Unmount everything at or below `root`; lazily when busy. Returns what could not be unmounted."""
-    failed = []
     for _ in range(3):  # a bind mount may be stacked several times on one point
         points = mounts_under(root)
         if not points:
@@ -113,8 +112,7 @@ def unmount_under(root: Path) -> list[str]:
         for point in points:
             if subprocess.run(["umount", str(point)], capture_output=True).returncode != 0:
                 subprocess.run(["umount", "-l", str(point)], capture_output=True)
-    failed = [str(p) for p in mounts_under(root)]
-    return failed
+    return [str(p) for p in mounts_under(root)]
 
 
 def kill_matching(needle: str) -> list[int]:

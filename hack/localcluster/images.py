@@ -788,7 +788,8 @@ def _gc_layout(layout: Path, keep: set[str]) -> None:
                 blob.unlink()
 
 
-def _ctr(ctr_address: str, namespace: str, *args: str) -> list[str]:
+def ctr_command(ctr_address: str, namespace: str, *args: str) -> list[str]:
+    """`ctr` against one containerd and namespace (the local cluster's node uses it too)."""
     return [_need("ctr"), f"--address={ctr_address}", f"--namespace={namespace}", *args]
 
 
@@ -804,7 +805,7 @@ def import_images(ctr_address: str, refs: Iterable[str], namespace: str = NAMESP
     descs = export(refs, cache)
     layout = oci_layout(cache)
     present = set(_run("listing containerd's content (ctr content ls)",
-                       _ctr(ctr_address, namespace, "content", "ls", "--quiet")).split())
+                       ctr_command(ctr_address, namespace, "content", "ls", "--quiet")).split())
     needed: dict[str, int] = {}
     for ref in refs:
         for blob in _blobs_of(layout, descs[ref]):
@@ -817,7 +818,7 @@ def import_images(ctr_address: str, refs: Iterable[str], namespace: str = NAMESP
     log(f"importing {', '.join(refs)} into containerd ({len(needed)} new blob(s), "
         f"{_mb(sum(needed.values()))})")
     start = time.monotonic()
-    argv = _ctr(ctr_address, namespace, "images", "import", *(
+    argv = ctr_command(ctr_address, namespace, "images", "import", *(
         [f"--snapshotter={snapshotter}"] if snapshotter else []), "-")
     child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert child.stdin is not None and child.stdout is not None

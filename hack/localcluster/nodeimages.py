@@ -16,7 +16,6 @@ from . import addons, images
 from .layout import ClusterError, Versions
 from .nodeconfig import PAUSE_IMAGE, NodePaths
 
-NAMESPACE = images.NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,8 @@ def node_images(v: Versions) -> list[ScratchImage]:
 def _run(argv: list[str], what: str, **kw) -> str:
     res = subprocess.run(argv, capture_output=True, text=True, **kw)
     if res.returncode != 0:
-        raise ClusterError(f"{what} failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+        lines = (res.stderr or res.stdout).strip().splitlines()
+        raise ClusterError(f"{what} failed: {lines[-1] if lines else f'exit {res.returncode}'}")
     return res.stdout
 
 
@@ -67,7 +67,7 @@ def pack(img: ScratchImage, cache: Path) -> Path:
 
 
 def ctr(node: NodePaths, *args: str) -> list[str]:
-    return ["ctr", f"--address={node.containerd_socket}", f"--namespace={NAMESPACE}", *args]
+    return images.ctr_command(str(node.containerd_socket), images.NAMESPACE, *args)
 
 
 def present(node: NodePaths) -> set[str]:

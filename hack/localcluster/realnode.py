@@ -13,7 +13,7 @@ from typing import Callable
 
 from kubernetes import client, utils
 
-from . import addons, components, hoststate, nodeconfig, nodeimages, nodenet
+from . import addons, components, hoststate, images, nodeconfig, nodeimages, nodenet
 from .layout import ClusterError, Layout, Versions
 from .nodeconfig import NODE_NAME, NodePaths
 from .nodenet import NodeNet
@@ -103,7 +103,7 @@ def remove_containers(lay: Layout, net: NodeNet, containerd: list[Proc]) -> list
     for cid in containers:
         subprocess.run(nodeimages.ctr(paths, "containers", "delete", cid), capture_output=True)
     # A killed shim leaves its socket behind.
-    hoststate.remove_files([hoststate.shim_socket(paths.containerd_socket, nodeimages.NAMESPACE, c)
+    hoststate.remove_files([hoststate.shim_socket(paths.containerd_socket, images.NAMESPACE, c)
                             for c in containers])
     return [f"containerd container {cid}" for cid in ids("containers")]
 
