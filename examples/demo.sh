@@ -52,19 +52,11 @@ say "CRDs: kubectl apply --server-side -f manifests/crd/ (helm installs crds/ on
 kubectl apply --server-side -f manifests/crd/
 kubectl wait --for condition=Established --timeout=60s -f manifests/crd/ >/dev/null
 say "operator: helm upgrade --install $RELEASE charts/seqmodel-operator -n $OPERATOR_NS (in the cluster, on node-0)"
-# node-0 carries a taint while the process node is being retired (hack/README.md): the operator and its
-# training pods tolerate it and select node-0. pullPolicy Never: the images exist only in node-0's containerd.
+# pullPolicy Never: the images exist only in node-0's containerd (there is no registry to pull from).
 "$HELM" upgrade --install "$RELEASE" charts/seqmodel-operator --namespace "$OPERATOR_NS" --create-namespace \
   --wait --timeout 300s --values - <<EOF
 image: {repository: ${OPERATOR_IMAGE%:*}, tag: ${OPERATOR_IMAGE##*:}, pullPolicy: Never}
 trainerImage: {repository: ${TRAINER_IMAGE%:*}, tag: ${TRAINER_IMAGE##*:}, pullPolicy: Never}
-nodeSelector: {type: container}
-tolerations: [{key: seqmodel.dev/container-node, operator: Equal, value: "true", effect: NoSchedule}]
-settings:
-  nodeSelector: {type: container}
-  tolerations:
-  - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
-  - {key: seqmodel.dev/container-node, operator: Equal, value: "true", effect: NoSchedule}
 EOF
 kubectl -n "$OPERATOR_NS" get pods -o wide -l "app.kubernetes.io/instance=$RELEASE"
 

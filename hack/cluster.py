@@ -29,15 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kwok-nodes", type=int, default=int(os.environ.get("SEQMODEL_KWOK_NODES",
                                                                               defaults.kwok_nodes)))
     parser.add_argument("--kwok-gpus", type=int, default=defaults.kwok_gpus, help="nvidia.com/gpu per kwok node")
-    parser.add_argument("--local-gpus", type=int, default=int(os.environ.get("SEQMODEL_LOCAL_GPUS",
-                                                                              defaults.local_gpus)),
-                        help="nvidia.com/gpu advertised by the process node (fake; pods run on CPU)")
+    parser.add_argument("--node-gpus", type=int, default=int(os.environ.get("SEQMODEL_NODE_GPUS",
+                                                                             defaults.node_gpus)),
+                        help="nvidia.com/gpu advertised by node-0 (fake; its containers run on the CPU)")
     args = parser.parse_args(argv)
     lay = Layout(args.dir.resolve()) if args.dir else Layout.default()
     signal.signal(signal.SIGTERM, _interrupt)  # `up` stops what it started on the way out, as on Ctrl-C
     try:
         if args.command == "up":
-            up(lay, Options(kwok_nodes=args.kwok_nodes, kwok_gpus=args.kwok_gpus, local_gpus=args.local_gpus))
+            up(lay, Options(kwok_nodes=args.kwok_nodes, kwok_gpus=args.kwok_gpus, node_gpus=args.node_gpus))
         elif args.command == "down":
             return 0 if down(lay) else 1
         else:

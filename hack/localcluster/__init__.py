@@ -1,6 +1,7 @@
-"""The local development cluster: a real control plane built from source, kwok GPU nodes and a
-process node (`local-0`) that runs pods as host processes.
+"""The local development cluster: a real control plane built from source, a real node (`node-0`: kubelet,
+containerd, runc, kube-proxy, CoreDNS) and kwok GPU nodes for scale.
 
-Entry points are `hack/cluster.py` (up / down / status) and `hack/process_node.py` (the node agent,
-started by `cluster.py up`). Nothing here is shipped: it exists for `make demo`, `make test` and benches.
+Entry points are `hack/cluster.py` (up / down / status), `hack/images.py` (our images, built into the
+node) and `hack/local_path_provisioner.py` (started by `cluster.py up`). Nothing here is shipped: it
+exists for `make demo`, `make test` and benches.
 """

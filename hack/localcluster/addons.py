@@ -4,7 +4,6 @@ apiserver's access to kubelets, and the node's fake GPUs. Pure: objects as dicts
 
 from __future__ import annotations
 
-from .components import NODE_TAINT
 from .nodeconfig import CLUSTER_DOMAIN, DNS_SERVICE_IP
 from .pki import KUBELET_CLIENT_USER
 
@@ -79,7 +78,7 @@ def coredns(version: str) -> list[dict]:
                      "priorityClassName": "system-cluster-critical",
                      "dnsPolicy": "Default",
                      "securityContext": pod_security,
-                     "tolerations": [toleration(NODE_TAINT), {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+                     "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
                      "nodeSelector": {"type": "container"},
                      "containers": [{
                          "name": "coredns",
@@ -105,13 +104,6 @@ def coredns(version: str) -> list[dict]:
                   "ports": [{"name": "dns", "port": 53, "targetPort": DNS_PORT, "protocol": "UDP"},
                             {"name": "dns-tcp", "port": 53, "targetPort": DNS_PORT, "protocol": "TCP"}]}},
     ]
-
-
-def toleration(taint: str) -> dict:
-    """A toleration of `key=value:Effect`."""
-    key_value, effect = taint.split(":")
-    key, value = key_value.split("=")
-    return {"key": key, "operator": "Equal", "value": value, "effect": effect}
 
 
 def gpu_capacity(gpus: int) -> dict:

@@ -11,8 +11,8 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from . import components
+from .provisioner import PROVISIONER
 
-from .node.provisioner import PROVISIONER
 STORAGE_CLASS = "local-path"
 PROVISIONER_USER = "seqmodel:local-path-provisioner"
 

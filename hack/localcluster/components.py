@@ -18,9 +18,6 @@ from .pki import SERVICE_CIDR
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 NODE_LABELS = "type=container,nvidia.com/gpu.present=true"
-# Until every e2e test runs on the real node, the process node stays the untainted default; pods that want
-# the real node tolerate this taint and select `type=container`.
-NODE_TAINT = "seqmodel.dev/container-node=true:NoSchedule"
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,7 @@ def kubelet(v: Versions, lay: Layout, net: NodeNet, node: NodePaths) -> list[str
         str(v.binary("kubelet")), f"--config={node.kubelet_config}",
         f"--kubeconfig={lay.kubeconfig_of('kubelet')}", f"--root-dir={node.kubelet_root}",
         f"--hostname-override={NODE_NAME}", f"--node-ip={net.node_ip}",
-        f"--node-labels={NODE_LABELS}", f"--register-with-taints={NODE_TAINT}", "--v=1",
+        f"--node-labels={NODE_LABELS}", "--v=1",
     ]
 
 
@@ -147,14 +144,9 @@ def kwok(v: Versions, lay: Layout) -> list[str]:
     ]
 
 
-def process_node(lay: Layout, v: Versions, node_name: str, gpus: int) -> list[str]:
-    return [
-        sys.executable, str(HACK / "process_node.py"),
-        f"--kubeconfig={lay.kubeconfig_of('process-node')}",
-        f"--provisioner-kubeconfig={lay.kubeconfig_of('provisioner')}",
-        f"--cluster-dir={lay.root}", f"--node-name={node_name}", f"--gpus={gpus}",
-        f"--kubelet-version={v.k8s}",
-    ]
+def provisioner(lay: Layout) -> list[str]:
+    return [sys.executable, str(HACK / "local_path_provisioner.py"),
+            f"--kubeconfig={lay.kubeconfig_of('provisioner')}", f"--claims-dir={lay.volumes}"]
 
 
 def kwok_node(name: str, gpus: int, gpu_product: str) -> dict:

@@ -1,7 +1,7 @@
 """`up`, `down` and `status` of one local cluster directory.
 
 `up` makes the node's network namespace, starts etcd, then kube-apiserver, then the controller-manager,
-scheduler, kwok and the process node together, then the real node (containerd, kubelet, kube-proxy in
+scheduler, kwok and the local-path provisioner together, then the real node (containerd, kubelet, kube-proxy in
 the namespace), creates the cluster's own objects (kwok nodes, storage class, RBAC, CoreDNS) and waits
 until the cluster can run a pod. Everything it starts or changes is recorded in the state file as it
 goes, so `down` (or a failed `up`) stops exactly those processes and puts the machine back as it was.
@@ -33,12 +33,10 @@ READY_TIMEOUT = 120.0
 class Options:
     """What `up` builds. Defaults give the layout the tests and the demo expect."""
 
-    node_name: str = "local-0"
-    local_gpus: int = 1  # fake: lets GPU-requesting pods schedule on the process node, which runs them on CPU
     kwok_nodes: int = 4
     kwok_gpus: int = 8
     gpu_product: str = "NVIDIA-A100-SXM4-80GB"
-    node_gpus: int = 1  # fake, like local_gpus: advertised by the real node, whose containers run on the CPU
+    node_gpus: int = 1  # fake: advertised by the real node, whose containers run on the CPU
 
 
 @dataclass
@@ -64,10 +62,11 @@ class State:
         if not lay.state.exists():
             return None
         data = json.loads(lay.state.read_text())
-        # A state from before the real node (no "net"): `down` still stops its processes.
+        # A state from before the real node (no "net", the process node's options): `down` still stops it.
         ports = {"apiserver_host": "127.0.0.1", **data["ports"]}
         net = NodeNet(data["net"]) if "net" in data else None
-        return cls(Ports(**ports), Options(**data["options"]), net,
+        options = {k: v for k, v in data["options"].items() if k in Options.__dataclass_fields__}
+        return cls(Ports(**ports), Options(**options), net,
                    [Proc.from_dict(p) for p in data["procs"]], data.get("started", 0.0))
 
 
@@ -105,7 +104,7 @@ def _rotate_logs(lay: Layout) -> None:
         prev = lay.root / "logs.previous"
         shutil.rmtree(prev, ignore_errors=True)
         lay.logs.rename(prev)
-    lay.pod_logs.mkdir(parents=True, exist_ok=True)
+    lay.logs.mkdir(parents=True, exist_ok=True)
 
 
 def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
@@ -131,15 +130,14 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
     state.save(lay)  # from here on, `down` can undo what `up` did, however far it got
     try:
         realnode.prepare_host(net)
-        tokens = ensure_pki(lay.pki, opts.node_name, net)
+        tokens = ensure_pki(lay.pki, net)
     except BaseException:
         _undo(lay, state)
         raise
     ca = lay.pki / "ca.crt"
-    for ident in identities(opts.node_name):
+    for ident in identities():
         write_kubeconfig(lay.kubeconfig_of(ident.name), ports.server, ca, ident.user, tokens[ident.name])
     shutil.rmtree(lay.etcd_data, ignore_errors=True)
-    shutil.rmtree(lay.pods, ignore_errors=True)
 
     def launch(name: str, argv: list[str]) -> None:
         state.procs.append(spawn(name, argv, lay.logs / f"{name}.log", cwd=lay.root))
@@ -156,7 +154,7 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
         launch("kube-controller-manager", components.controller_manager(versions, lay, ports))
         launch("kube-scheduler", components.scheduler(versions, lay, ports))
         launch("kwok", components.kwok(versions, lay))
-        launch("process-node", components.process_node(lay, versions, opts.node_name, opts.local_gpus))
+        launch("provisioner", components.provisioner(lay))
         realnode.start(lay, versions, net, launch, lambda what, check: _wait(what, check, state.procs, deadline), say)
         api = bootstrap.admin_client(lay.kubeconfig)
         bootstrap.create_objects(api, opts)
@@ -167,7 +165,7 @@ def up(lay: Layout, opts: Options, say: Callable[[str], None] = print) -> float:
               state.procs, deadline)
         _wait("kube-scheduler /healthz",
               lambda: _http_ok(f"https://127.0.0.1:{ports.scheduler}/healthz", insecure), state.procs, deadline)
-        nodes = [opts.node_name, realnode.NODE_NAME, *bootstrap.kwok_node_names(opts)]
+        nodes = [realnode.NODE_NAME, *bootstrap.kwok_node_names(opts)]
         _wait(f"nodes {', '.join(nodes)} Ready", lambda: bootstrap.nodes_ready(api, nodes), state.procs, deadline)
         realnode.advertise_gpus(api, opts.node_gpus)
         _wait("ServiceAccount default/default", lambda: bootstrap.default_sa_exists(api), state.procs, deadline)
@@ -192,18 +190,6 @@ def _etcd_health(ports: Ports) -> bool:
         return False
 
 
-def pod_processes(lay: Layout) -> list[Proc]:
-    """Host processes the process node started for pods (its PID files), in case it died before them."""
-    found = []
-    for pidfile in lay.pods.glob("*/containers/*.pid"):
-        try:
-            pid, start = pidfile.read_text().split()
-            found.append(Proc(f"pod process {pidfile.parent.parent.name}/{pidfile.stem}", int(pid), int(start), ""))
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def down(lay: Layout, say: Callable[[str], None] = print) -> bool:
     """Stop this cluster's processes (by saved PID and start time), drop its etcd data and put back what the
     node changed on the host; False when something could not be undone (each is said).
@@ -225,21 +211,17 @@ def down(lay: Layout, say: Callable[[str], None] = print) -> bool:
 
 def _undo(lay: Layout, state: State) -> tuple[list[str], list[str]]:
     """Stop everything `state` records and put the host back; return (SIGKILLed names, what is left over)."""
-    # The process node goes first: on SIGTERM it stops its pods' processes itself.
-    killed = stop([p for p in state.procs if p.name == "process-node"], grace=20.0)
-    killed += stop(pod_processes(lay), grace=5.0)
-    killed += stop([p for p in state.procs if p.name in realnode.AGENTS], grace=10.0)
+    killed = stop([p for p in state.procs if p.name in realnode.AGENTS], grace=10.0)
     left = []
     if state.net is not None:
         containerd = [p for p in state.procs if p.name == "containerd"]
         left += _attempt("removing node-0's containers", lambda: realnode.remove_containers(lay, state.net, containerd))
     # The apiserver before etcd: without its storage it would keep retrying instead of shutting down.
-    killed += stop([p for p in state.procs if p.name not in ("process-node", "etcd", *realnode.AGENTS)], grace=15.0)
+    killed += stop([p for p in state.procs if p.name not in ("etcd", *realnode.AGENTS)], grace=15.0)
     killed += stop([p for p in state.procs if p.name == "etcd"], grace=15.0)
     if state.net is not None:
         left += _attempt("restoring the host", lambda: realnode.restore_host(lay, state.net))
     shutil.rmtree(lay.etcd_data, ignore_errors=True)
-    shutil.rmtree(lay.pods, ignore_errors=True)
     lay.state.unlink(missing_ok=True)
     return killed, left
 

@@ -62,18 +62,9 @@ class Layout:
         return self.root / "logs"
 
     @property
-    def pod_logs(self) -> Path:
-        return self.logs / "pods"
-
-    @property
     def volumes(self) -> Path:
         """PersistentVolumeClaim `<claim>` of any namespace is the host directory `volumes/<claim>`."""
         return self.root / "volumes"
-
-    @property
-    def pods(self) -> Path:
-        """Per-pod scratch of the process node: emptyDirs, configMap files, PID files."""
-        return self.root / "pods"
 
     @property
     def node(self) -> Path:

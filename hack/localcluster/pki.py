@@ -35,15 +35,13 @@ class Identity:
     groups: tuple[str, ...] = ()
 
 
-def identities(node_name: str) -> list[Identity]:
+def identities() -> list[Identity]:
     return [
         Identity("admin", "admin", ("system:masters",)),
         Identity("controller-manager", "system:kube-controller-manager"),
         Identity("scheduler", "system:kube-scheduler"),
         # kwok plays the kubelet of many fake nodes (any node name), which the Node authorizer cannot express.
         Identity("kwok", "seqmodel:kwok", ("system:masters",)),
-        # The process node is a real node identity: the Node authorizer and NodeRestriction apply to it.
-        Identity("process-node", f"system:node:{node_name}", ("system:nodes",)),
         Identity("provisioner", "seqmodel:local-path-provisioner"),
         # The real node: its kubelet (Node authorizer, NodeRestriction) and kube-proxy (system:node-proxier).
         Identity("kubelet", f"system:node:{NODE_NAME}", ("system:nodes",)),
@@ -88,7 +86,7 @@ def _server_ext(sans: list[str]) -> str:
             "extendedKeyUsage=serverAuth\n")
 
 
-def ensure_pki(pki: Path, node_name: str, net: NodeNet) -> dict[str, str]:
+def ensure_pki(pki: Path, net: NodeNet) -> dict[str, str]:
     """Create the CA, certificates, SA keys and tokens if missing; return {identity name: token}.
 
     Certificates naming an address of the cluster's network are remade when `net` changes.
@@ -112,7 +110,7 @@ def ensure_pki(pki: Path, node_name: str, net: NodeNet) -> dict[str, str]:
     if not (pki / "sa.key").exists():
         _ec_key("sa.key", pki)
         _openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
-    return _ensure_tokens(pki / "tokens.csv", identities(node_name))
+    return _ensure_tokens(pki / "tokens.csv", identities())
 
 
 def read_tokens(path: Path) -> dict[str, str]:

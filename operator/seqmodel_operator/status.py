@@ -168,6 +168,11 @@ def replicate_entries(previous: Iterable[Mapping[str, Any]], jobs: Iterable[Mapp
         # retries: failed pods that another attempt followed (the last one of a failed Job was not retried)
         entry["restarts"] = max(0, failed_pods - 1) if entry["phase"] == "Failed" else failed_pods
         same_run = prev.get("job") == meta["name"]
+        if (entry["phase"] == "Pending" and same_run and prev.get("phase") == "Running"
+                and entry["restarts"] == prev.get("restarts")):
+            # The same attempt's pod, no longer Ready: its containers have ended and the kubelet reports
+            # that before the pod's phase, which the Job controller then counts. Not back to Pending.
+            entry["phase"] = "Running"
         if entry["phase"] == "Failed":
             if same_run and prev.get("phase") == "Failed" and prev.get("message"):
                 entry["message"] = prev["message"]

@@ -2,7 +2,7 @@
 
 The file is $SEQMODEL_JOB_CONFIG, else ~/.config/seqmodel/job.yaml (or $XDG_CONFIG_HOME/seqmodel/job.yaml)
 when it exists. Its keys are JobConfig's fields; keyword arguments override them. Relative paths in the
-file (`output_dir`, `log_path`, `pod_logs_dir`, `data_root`, `kubeconfig`) are relative to the file, so a
+file (`output_dir`, `log_path`, `data_root`, `kubeconfig`) are relative to the file, so a
 config next to a project works from any working directory.
 """
 
@@ -19,7 +19,7 @@ import yaml
 from seqmodel.errors import UserError
 
 CONFIG_ENV = "SEQMODEL_JOB_CONFIG"
-PATH_FIELDS = ("output_dir", "log_path", "pod_logs_dir", "data_root", "kubeconfig")
+PATH_FIELDS = ("output_dir", "log_path", "data_root", "kubeconfig")
 LOG_NAME = "jobs.jsonl"
 
 
@@ -62,9 +62,6 @@ class JobConfig:
     """kubernetes: a kubeconfig file; None is $KUBECONFIG, ~/.kube/config, or the pod's service account."""
     context: Optional[str] = None
     """kubernetes: a context of the kubeconfig; None is its current context."""
-    pod_logs_dir: Optional[str] = None
-    """kubernetes: a node's pod log directory (`/var/log/pods` layout) to read logs() from instead of the
-    API server; the local cluster's process node keeps them in .cluster/logs/pods and serves none."""
     data_root: Optional[str] = None
     """local: the data root (hparam data_root) of the run; None keeps seqmodel's default (./data)."""
     python: Optional[str] = None

@@ -50,15 +50,6 @@ def replicates_placed(obj: Mapping[str, Any], output_dir: Path) -> Optional[list
             for i, r in enumerate(sorted(entries, key=lambda r: r.get("index", 0)))]
 
 
-def newest_pod_log(pod_logs_dir: Path, namespace: str, pod: Mapping[str, Any]) -> str:
-    """The trainer's log in a node's pod log directory (`<ns>_<pod>_<uid>/<container>/<restart>.log`):
-    the newest restart's."""
-    meta = pod["metadata"]
-    directory = pod_logs_dir / f"{namespace}_{meta['name']}_{meta['uid']}" / TRAINER_CONTAINER
-    logs = sorted(directory.glob("*.log"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1)
-    return logs[-1].read_text() if logs else ""
-
-
 class KubeBackend:
     """One SeqTrainingJob: created by start(), named by the operator, read back for status and logs."""
 
@@ -132,13 +123,11 @@ class KubeBackend:
         return [p.output for p in self.placed]
 
     def logs(self, replicate: int) -> str:
-        """The trainer's log of the replicate's newest pod: from pod_logs_dir when set, else the API server."""
+        """The trainer's log of the replicate's newest pod, as `kubectl logs` serves it."""
         pods = self.api.pods(self.namespace, {S.LABEL_JOB: self.job_name, S.LABEL_REPLICATE: str(replicate)})
         if not pods:
             return ""
         pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
-        if self.config.pod_logs_dir:
-            return newest_pod_log(Path(self.config.pod_logs_dir), self.namespace, pod)
         return self.api.pod_log(self.namespace, pod["metadata"]["name"], TRAINER_CONTAINER)
 
     def cancel(self) -> None:

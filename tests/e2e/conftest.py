@@ -5,10 +5,15 @@ The session starts its own cluster in `.cluster/e2e/` (never touching a cluster 
 `SEQMODEL_TEST_KUBECONFIG` to its kubeconfig (e.g. `.cluster/kubeconfig`); it is then left running.
 Every test under tests/e2e is marked `e2e`.
 
-Operator tests: `operator` installs the CRDs and runs one `python -m seqmodel_operator` for the session,
-watching namespaces `e2e-op-*` (log: <cluster>/logs/operator.log); `op_namespace` makes such a namespace
-and `claims(ns)` data and output PVCs with the sample data. Tests that kill an operator run their own
-(`e2e_support.OperatorProcess`) for a namespace outside that glob.
+Pods run on the real node `node-0` (kubelet, containerd, runc) from the images `make images` built, which
+the `images` fixture imports into it; kwok nodes take the pods of scale tests.
+
+Operator tests: `operator` installs the CRDs and the operator for the session as users do, with
+`helm install` of the chart: its pod runs on node-0 from the operator image, with the chart's
+ServiceAccount and RBAC, and watches namespaces `e2e-op-*` (its log is saved to
+<cluster>/logs/operator.log at the end); `op_namespace` makes such a namespace and `claims(ns)` data and
+output PVCs with the sample data. Tests that must stop and start an operator at chosen moments run their
+own on the host (`e2e_support.OperatorProcess`, the same code) for a namespace outside that glob.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from e2e_support import (CHART, OPERATOR_GLOB, REPO, UP_TIMEOUT, Claims, Release, OperatorProcess, install_crds, make_claims,
-                         new_namespace, remove_claim_dirs, run_cli, stop_runs)
+from e2e_support import (CHART, OPERATOR_GLOB, REPO, UP_TIMEOUT, Claims, Release, chart_image, install_crds,
+                         make_claims, new_namespace, remove_claim_dirs, run_cli, stop_runs)
 from localcluster import images as local_images
 from localcluster.layout import Layout, Versions
 from localcluster.nodeconfig import NodePaths
@@ -58,6 +63,11 @@ class Cluster:
         """`hack/cluster.py <args> --dir <this cluster>`."""
         return run_cli(*args, "--dir", str(self.layout.root), timeout=timeout)
 
+    @property
+    def containerd(self) -> Path:
+        """node-0's containerd socket."""
+        return NodePaths(self.layout.node).containerd_socket
+
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
@@ -66,7 +76,7 @@ def cluster() -> Iterator[Cluster]:
         kubeconfig = Path(external).resolve()
         if not (kubeconfig.parent / "state.json").exists():
             pytest.fail(f"SEQMODEL_TEST_KUBECONFIG={external} is not the kubeconfig of a local cluster "
-                        "(no state.json next to it); these tests need the process node's host directories")
+                        "(no state.json next to it); these tests need its node's containerd and volumes")
         yield Cluster(kubeconfig, Layout(kubeconfig.parent), started_here=False)
         return
     lay = Layout(REPO / ".cluster" / "e2e")
@@ -118,8 +128,7 @@ def images(cluster: Cluster) -> dict[str, str]:
     missing = [b.ref for b in found.values() if not b.id]
     if missing:
         pytest.fail(f"images of the current sources are not built: run `make images` ({', '.join(missing)})")
-    socket = NodePaths(cluster.layout.node).containerd_socket
-    local_images.import_images(str(socket), [r for b in found.values() for r in (b.ref, b.plain)])
+    local_images.import_images(str(cluster.containerd), [r for b in found.values() for r in (b.ref, b.plain)])
     return {name: b.ref for name, b in found.items()}
 
 
@@ -164,15 +173,15 @@ def helm_bin() -> Path:
 
 
 @pytest.fixture
-def install(cluster, helm_bin: Path) -> Iterator[Callable[..., Release]]:
-    """`install(namespace, **values)`: a release of the chart (replicas 0 unless given), uninstalled after
-    the test."""
+def install(cluster, helm_bin: Path, images: dict[str, str]) -> Iterator[Callable[..., Release]]:
+    """`install(namespace, **values)`: a release of the chart (replicas 0 and the trainer image built here
+    unless given), uninstalled after the test."""
     made: list[Release] = []
 
     def make(namespace: str, **values: Any) -> Release:
         release = Release(f"so-{uuid.uuid4().hex[:6]}", namespace, cluster.kubectl, cluster.kubeconfig, helm_bin)
         release.helm("install", release.name, str(CHART), "--wait", "--timeout=120s",
-                     values={"replicas": 0, **values})
+                     values={"replicas": 0, "trainerImage": chart_image(images["trainer"]), **values})
         made.append(release)
         return release
 
@@ -182,6 +191,7 @@ def install(cluster, helm_bin: Path) -> Iterator[Callable[..., Release]]:
 
 
 # --- the operator (issue 4) ------------------------------------------------------------------------
+SESSION_OPERATOR_NAMESPACE = "seqmodel-e2e"  # outside the glob it watches
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> None:
     """The SeqTrainingJob CRD (manifests/crd/), applied and Established."""
@@ -189,19 +199,25 @@ def crds(cluster: Cluster) -> None:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
-    """One operator for the session, watching namespaces `e2e-op-*` (the `op_namespace` fixture), logging
-    to <cluster>/logs/operator.log. Tests that kill an operator start their own (`OperatorProcess`) for a
-    namespace outside that glob, so this one is never disturbed."""
-    proc = OperatorProcess(cluster.kubeconfig, [OPERATOR_GLOB], cluster.layout.logs / "operator.log")
+def operator(cluster: Cluster, crds: None, images: dict[str, str], helm_bin: Path) -> Iterator[Release]:
+    """The session's operator: a release of the chart in namespace `seqmodel-e2e`, in the cluster from the
+    images built here, watching namespaces `e2e-op-*` (the `op_namespace` fixture). Tests that kill an
+    operator start their own (`OperatorProcess`) for a namespace outside that glob, so this one is never
+    disturbed."""
+    release = Release("session", SESSION_OPERATOR_NAMESPACE, cluster.kubectl, cluster.kubeconfig, helm_bin)
+    release.helm("upgrade", "--install", release.name, str(CHART), "--create-namespace", "--wait", "--timeout=300s",
+                 values={"image": chart_image(images["operator"]), "trainerImage": chart_image(images["trainer"]),
+                         "watchNamespacePatterns": [OPERATOR_GLOB]})
     try:
-        yield proc.start()
+        yield release
     finally:
-        proc.stop()
+        log = cluster.kubectl("logs", "-n", release.namespace, f"deploy/{release.fullname}", check=False)
+        (cluster.layout.logs / "operator.log").write_text(log.stdout + log.stderr)
+        release.helm("uninstall", release.name, "--wait", check=False)
 
 
 @pytest.fixture
-def op_namespace(core: client.CoreV1Api, operator: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[str]:
+def op_namespace(core: client.CoreV1Api, operator: Release, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace the session's operator watches (`e2e-op-...`)."""
     name = new_namespace(core, f"op-{request.node.name}")
     yield name

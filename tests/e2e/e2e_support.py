@@ -26,10 +26,9 @@ from kubernetes.client.rest import ApiException
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))  # the local cluster's package, localcluster
 
-from localcluster.addons import toleration  # noqa: E402
 from localcluster.bootstrap import default_sa_exists  # noqa: E402
-from localcluster.components import NODE_TAINT  # noqa: E402
 from localcluster.hoststate import KUBELET_SYSCTLS  # noqa: E402
+from localcluster.images import ctr_command  # noqa: E402
 from localcluster.procs import process_start_time  # noqa: E402
 
 T = TypeVar("T")
@@ -39,8 +38,6 @@ KWOK_PLACEMENT = {
     "nodeSelector": {"type": "kwok"},
     "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
 }
-LOCAL_PLACEMENT = {"nodeSelector": {"kubernetes.io/hostname": "local-0"}}
-REAL_NODE_PLACEMENT = {"nodeSelector": {"type": "container"}, "tolerations": [toleration(NODE_TAINT)]}
 
 
 def run_cli(*args: str, timeout: float = UP_TIMEOUT) -> subprocess.CompletedProcess:
@@ -107,21 +104,27 @@ def pod_gone(core: client.CoreV1Api, ns: str, name: str) -> bool:
         raise
 
 
-def container_pid(pod: client.V1Pod) -> int:
-    """The host PID of the pod's first container on the process node (containerID `process://<pid>`)."""
+def container_pid(pod: client.V1Pod, containerd: Path) -> int:
+    """The host PID of the pod's first container (its init process), as node-0's containerd (at socket
+    `containerd`) reports its task."""
     cid = pod.status.container_statuses[0].container_id
-    assert cid and cid.startswith("process://"), cid
-    return int(cid.removeprefix("process://"))
+    assert cid and cid.startswith("containerd://"), cid
+    res = subprocess.run(ctr_command(str(containerd), "k8s.io", "tasks", "ls"), capture_output=True, text=True,
+                         check=True, timeout=30)
+    pids = [int(line.split()[1]) for line in res.stdout.splitlines()[1:]
+            if line.split()[0] == cid.removeprefix("containerd://")]
+    assert pids, f"containerd has no task of {cid}"
+    return pids[0]
 
 
-def running_pid(core: client.CoreV1Api, ns: str, name: str, timeout: float = 60) -> int:
-    """Wait until the pod is Running on the process node and return its container's host PID."""
+def running_pid(core: client.CoreV1Api, ns: str, name: str, containerd: Path, timeout: float = 60) -> int:
+    """Wait until the pod's first container runs and return its host PID (`container_pid`)."""
     def pod_running():
         pod = core.read_namespaced_pod(name, ns)
         statuses = pod.status.container_statuses or []
-        return pod.status.phase == "Running" and statuses and statuses[0].container_id and pod
+        return pod.status.phase == "Running" and statuses and statuses[0].state.running and pod
 
-    return container_pid(wait_for(pod_running, timeout, f"pod {ns}/{name} to be Running"))
+    return container_pid(wait_for(pod_running, timeout, f"pod {ns}/{name} to be Running"), containerd)
 
 
 def pid_alive(pid: int) -> bool:
@@ -371,7 +374,7 @@ def stop_runs(api: client.ApiClient, ns: str, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-# --- small runs on local-0 ---------------------------------------------------------------------------
+# --- small runs on node-0 ----------------------------------------------------------------------------
 RUN_TIMEOUT = 900  # seconds; a small run takes ~20 s on a quiet machine, minutes on a loaded one
 # A small model that validates (2 batches: a count, as values > 1 are) and checkpoints every 10 steps.
 SMALL = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.0, "seq_len": 100, "batch_size": 8,
@@ -385,11 +388,11 @@ def small_job(name: str, claims: Claims, **spec: object) -> dict:
                       "backoffLimit": 2, **spec})
 
 
-def trainer_pid(core: client.CoreV1Api, ns: str, job_name: str) -> tuple[str, int]:
+def trainer_pid(core: client.CoreV1Api, ns: str, job_name: str, containerd: Path) -> tuple[str, int]:
     """The running trainer of the Job's (only) pod: its name and host PID."""
     name = wait_for(lambda: [p.metadata.name for p in job_pods(core, ns, job_name)
                              if p.status.phase in ("Pending", "Running")], 120, f"a pod of {job_name}")[0]
-    return name, running_pid(core, ns, name, timeout=RUN_TIMEOUT)
+    return name, running_pid(core, ns, name, containerd, timeout=RUN_TIMEOUT)
 
 
 def first_checkpoint(run_dir: Path) -> Path:
@@ -397,10 +400,15 @@ def first_checkpoint(run_dir: Path) -> Path:
                     f"a checkpoint in {run_dir}", interval=0.5)
 
 
-def trainer_log(pod_logs: Path, ns: str, pod: client.V1Pod) -> str:
-    """The trainer's log on the process node (there is no `kubectl logs`)."""
-    path = pod_logs / f"{ns}_{pod.metadata.name}_{pod.metadata.uid}" / "trainer" / "0.log"
-    return path.read_text()
+def trainer_log(core: client.CoreV1Api, ns: str, pod: client.V1Pod) -> str:
+    """The trainer container's log, as `kubectl logs` serves it."""
+    return core.read_namespaced_pod_log(pod.metadata.name, ns, container="trainer")
+
+
+def trainer_image(images: dict[str, str]) -> dict[str, str]:
+    """Operator settings (environment) that run training pods from the trainer image built here, which
+    exists only in node-0's containerd."""
+    return {"SEQMODEL_OPERATOR_IMAGE": images["trainer"], "SEQMODEL_OPERATOR_IMAGE_PULL_POLICY": "Never"}
 
 
 # --- sweeps (issue 5) -----------------------------------------------------------------------------------
@@ -610,6 +618,12 @@ def example_job_succeeds(kubectl: Callable[..., subprocess.CompletedProcess], ap
 CHART = REPO / "charts" / "seqmodel-operator"
 
 
+def chart_image(ref: str) -> dict[str, str]:
+    """The chart's image values for an image built here: never pulled, it exists only in node-0's containerd."""
+    repository, tag = ref.rsplit(":", 1)
+    return {"repository": repository, "tag": tag, "pullPolicy": "Never"}
+
+
 @dataclass
 class Release:
     """One `helm install` of the chart into a namespace, driven through the helm that `make binaries` built."""
@@ -645,6 +659,18 @@ class Release:
             return None
         return json.loads(res.stdout)
 
+    def operator_pod(self, core: client.CoreV1Api, timeout: float = 180) -> client.V1Pod:
+        """The release's one Ready operator pod (readiness from the kubelet's probe of /healthz)."""
+        def ready() -> client.V1Pod | None:
+            pods = core.list_namespaced_pod(self.namespace, label_selector=f"app.kubernetes.io/instance={self.name}").items
+            live = [p for p in pods if p.metadata.deletion_timestamp is None]
+            if len(live) != 1:
+                return None
+            conds = {c.type: c.status for c in live[0].status.conditions or []}
+            return live[0] if conds.get("Ready") == "True" else None
+
+        return wait_for(ready, timeout, f"the operator pod of {self.name} to be Ready")
+
     def settings(self) -> dict[str, str]:
         """The chart's operator settings (SEQMODEL_OPERATOR_*), as the Deployment's envFrom would pass them."""
         return self.get("configmap")["data"]
@@ -664,11 +690,19 @@ class Release:
 
 
 # --- the machine around the cluster ----------------------------------------------------------------
-def host_snapshot() -> dict[str, object]:
+def host_snapshot(running: Path) -> dict[str, object]:
     """What a cluster's `up` may change on the machine, read from the host's side: processes, mounts,
-    sysctls, iptables, links, routes, network namespaces, cgroups and the runtimes' host directories."""
+    sysctls, iptables, links, routes, network namespaces, cgroups and the runtimes' host directories.
+    `running` is a cluster that runs meanwhile: its kubelet's links in /var/log/containers (one per
+    container, into that directory) come and go with its pods, and are left out."""
     def run(*argv: str) -> list[str]:
         return sorted(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines())
+
+    def listing(d: str) -> list[str] | None:
+        if not os.path.isdir(d):
+            return None
+        return sorted(e for e in os.listdir(d)
+                      if not (os.path.islink(p := os.path.join(d, e)) and Path(os.readlink(p)).is_relative_to(running)))
 
     # the kubelet's machine-wide ones, and per-namespace ones the node sets in its own namespace only
     sysctls = (*KUBELET_SYSCTLS, "net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
@@ -691,7 +725,7 @@ def host_snapshot() -> dict[str, object]:
         "routes": run("ip", "route", "show", "table", "all"),
         "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else None,
         "cgroups": sorted(str(p) for p in cgroups.glob("*/seqmodel-*")),
-        "dirs": {d: sorted(os.listdir(d)) if os.path.isdir(d) else None
+        "dirs": {d: listing(d)
                  for d in ("/var/log/containers", "/var/log/pods", "/run/containerd", "/opt/containerd",
                            "/var/lib/kubelet", "/etc/cni/net.d", "/var/lib/cni")},
     }

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from kubernetes.client.rest import ApiException
 
-from e2e_support import (KWOK_PLACEMENT, LOCAL_PLACEMENT, container_pid, job, job_pods, new_namespace, pid_alive,
-                         wait_for)
+from e2e_support import KWOK_PLACEMENT, container_pid, job, job_pods, new_namespace, pid_alive, wait_for
 
-SLEEP = {"name": "main", "image": "ignored", "command": ["python", "-c", "import time; time.sleep(600)"]}
+
+def sleeper(image: str) -> dict:
+    return {"name": "main", "image": image, "imagePullPolicy": "Never",
+            "command": ["python", "-c", "import time; time.sleep(600)"]}
 
 
 def running_pods(core, ns: str, job_name: str):
@@ -24,20 +26,20 @@ def namespace_gone(core, ns: str) -> bool:
         raise
 
 
-def test_deleting_a_namespace_removes_its_jobs_and_pods(core, batch):
+def test_deleting_a_namespace_removes_its_jobs_and_pods(cluster, core, batch, images):
     ns = new_namespace(core, "gc-namespace")
     batch.create_namespaced_job(ns, job("fake", {**KWOK_PLACEMENT, "containers": [{"name": "m", "image": "x"}]},
                                         {"kwok.seqmodel.dev/run-for": "10m"}))
-    batch.create_namespaced_job(ns, job("real", {**LOCAL_PLACEMENT, "containers": [SLEEP]}))
+    batch.create_namespaced_job(ns, job("real", {"containers": [sleeper(images["trainer"])]}))  # on node-0
     wait_for(lambda: running_pods(core, ns, "fake") and running_pods(core, ns, "real"), 60, "both pods Running")
-    pid = container_pid(running_pods(core, ns, "real")[0])
+    pid = container_pid(running_pods(core, ns, "real")[0], cluster.containerd)
 
     core.delete_namespace(ns)
 
     wait_for(lambda: namespace_gone(core, ns), 120, f"namespace {ns} to be deleted")
     assert not [j for j in batch.list_job_for_all_namespaces().items if j.metadata.namespace == ns]
     assert not core.list_pod_for_all_namespaces(field_selector=f"metadata.namespace={ns}").items
-    assert not pid_alive(pid)
+    wait_for(lambda: not pid_alive(pid), 30, "the container's process to end")
 
 
 def test_deleting_a_job_cascades_to_its_pods(core, batch, namespace):

@@ -1,11 +1,13 @@
 """`helm install` of charts/seqmodel-operator on the local cluster, and the operator with its identity.
 
-The chart is installed with `replicas: 0` (its Deployment stays, restricted and checked, but runs no pod:
-on the process node it would compete with the tests' operator), and the operator runs on the host as the
-chart's ServiceAccount: a token from `kubectl create token` in a kubeconfig of its own, its settings the
-chart's ConfigMap (what the Deployment's envFrom gives the pod). So the example job going to Succeeded
-shows the RBAC is sufficient, and `kubectl auth can-i --list` against tests/security_policy.py shows it
-is minimal. Each release has a unique name and lives in the test's namespace; teardown uninstalls it.
+The chart is installed with `replicas: 0` (its Deployment stays, restricted and checked, but runs no pod),
+and the operator runs on the host as the chart's ServiceAccount: a token from `kubectl create token` in a
+kubeconfig of its own, its settings the chart's ConfigMap (what the Deployment's envFrom gives the pod).
+Its log stays a file the tests read for refused requests, and it can be restarted at a chosen moment. So
+the example job going to Succeeded on node-0 shows the RBAC is sufficient, and `kubectl auth can-i --list`
+against tests/security_policy.py shows it is minimal. The operator's own pod from its image is
+test_operator_in_cluster's. Each release has a unique name and lives in the test's namespace; teardown
+uninstalls it.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def test_helm_upgrade_keeps_a_running_job_running(cluster, api, batch, core, nam
     assert kubectl_apply(cluster.kubectl, namespace, job).returncode == 0
     obj = wait_stj_phase(api, namespace, "upgrade", "Running", RUN_TIMEOUT)
     (child,) = child_jobs(batch, namespace, obj["metadata"]["uid"])
-    pod_name, pid = trainer_pid(core, namespace, child.metadata.name)
+    pod_name, pid = trainer_pid(core, namespace, child.metadata.name, cluster.containerd)
     pod_uid = core.read_namespaced_pod(pod_name, namespace).metadata.uid
     checksum = release.get("deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 

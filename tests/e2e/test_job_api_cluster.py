@@ -17,11 +17,10 @@ FAST = {**SMALL, "max_steps": 20}  # validates and checkpoints at steps 10 and 2
 
 def cluster_settings(cluster, namespace: str, claims: Claims) -> dict:
     """Job settings for the operator's namespace and the test's claims; outputs read from the claim's
-    host directory, logs from the process node's pod log directory."""
+    host directory, logs through the API server."""
     return {"namespace": namespace, "kubeconfig": str(cluster.kubeconfig), "output_dir": str(claims.output_dir),
             "data": {"claim": claims.data, "types": ["genome"]}, "output": {"claim": claims.output},
-            "resources": {"gpus": 1, "cpu": 1, "memory": "2Gi"}, "backoff_limit": 2,
-            "pod_logs_dir": str(cluster.layout.pod_logs)}
+            "resources": {"gpus": 1, "cpu": 1, "memory": "2Gi"}, "backoff_limit": 2}
 
 
 def files_of(run_dir: Path) -> set[str]:

@@ -16,6 +16,7 @@ from kubernetes import client
 from e2e_support import REPO, host_snapshot, run_cli, wait_for
 from localcluster.control import State
 from localcluster.layout import Layout, Versions
+from localcluster.nodeconfig import NODE_NAME
 from localcluster.procs import process_start_time
 
 
@@ -24,13 +25,12 @@ def test_readyz_answers_ok_through_kubectl(cluster):
     assert res.stdout.strip() == "ok"
 
 
-def test_nodes_list_kwok_gpu_nodes_and_the_process_node(cluster):
+def test_nodes_list_kwok_gpu_nodes_and_the_real_node_only(cluster):
     nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     by_name = {n["metadata"]["name"]: n for n in nodes}
-    assert "local-0" in by_name
     kwok = [n for n in nodes if n["metadata"]["labels"].get("type") == "kwok"]
-    assert len(kwok) >= 2, sorted(by_name)
-    for node in [*kwok, by_name["local-0"]]:
+    assert len(kwok) >= 2 and set(by_name) == {NODE_NAME, *(n["metadata"]["name"] for n in kwok)}, sorted(by_name)
+    for node in [*kwok, by_name[NODE_NAME]]:
         ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
         assert ready == "True", node["metadata"]["name"]
     for node in kwok:
@@ -39,9 +39,9 @@ def test_nodes_list_kwok_gpu_nodes_and_the_process_node(cluster):
         assert {"cpu", "memory", "ephemeral-storage", "pods"} <= set(cap)
         assert node["metadata"]["labels"]["nvidia.com/gpu.product"]
         assert {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"} in node["spec"]["taints"]
-    local = by_name["local-0"]
-    assert local["status"]["nodeInfo"]["containerRuntimeVersion"] == "process://host"
-    assert "nvidia.com/gpu" in local["status"]["capacity"]
+    real = by_name[NODE_NAME]
+    assert not real["spec"].get("taints"), "node-0 is where pods go unless they ask for kwok"
+    assert "nvidia.com/gpu" in real["status"]["capacity"]
 
 
 def test_server_reports_the_pinned_kubernetes_version(cluster):
@@ -57,11 +57,11 @@ def test_rbac_and_node_authorizer_are_enforced(cluster, namespace):
     sa = f"system:serviceaccount:{namespace}:default"
     assert can_i("list", "pods", "-n", namespace, f"--as={sa}") == "no"
     assert can_i("list", "pods", "-n", namespace) == "yes"
-    node = ["--as=system:node:local-0", "--as-group=system:nodes"]
+    node = [f"--as=system:node:{NODE_NAME}", "--as-group=system:nodes"]
     assert can_i("get", "secrets/not-used-by-any-pod", "-n", namespace, *node) == "no"
     assert can_i("create", "serviceaccounts/token", "-n", namespace, *node) == "no"
-    assert can_i("get", "nodes/local-0", *node) == "yes"
-    assert can_i("list", "pods", "-n", namespace, *node) == "no"  # only with fieldSelector spec.nodeName=local-0
+    assert can_i("get", f"nodes/{NODE_NAME}", *node) == "yes"
+    assert can_i("list", "pods", "-n", namespace, *node) == "no"  # only with fieldSelector spec.nodeName
 
 
 def test_serviceaccount_token_is_signed_for_the_configured_issuer(api, namespace):
@@ -87,7 +87,7 @@ def test_a_second_cluster_gets_its_own_ports_and_network_and_down_leaves_the_mac
     first = State.load(cluster.layout)
     root = Path(tempfile.mkdtemp(prefix="seqmodel-second-cluster-"))
     second = Layout(root)
-    before = host_snapshot()
+    before = host_snapshot(cluster.layout.root)
     try:
         for attempt in range(2):  # up, down, up again: repeated cycles must work
             res = cluster_cli(second, "up", "--kwok-nodes", "1")
@@ -109,7 +109,7 @@ def test_a_second_cluster_gets_its_own_ports_and_network_and_down_leaves_the_mac
             assert all(process_start_time(p.pid) != p.start_time for p in state.procs), f"attempt {attempt}"
             assert all(p.alive() for p in first.procs), "stopping the second cluster touched the first"
             assert not second.state.exists()
-            after = host_snapshot()
+            after = host_snapshot(cluster.layout.root)
             assert {k: v for k, v in after.items() if v != before[k]} == {}, f"attempt {attempt}"
     finally:
         cluster_cli(second, "down")

@@ -44,7 +44,7 @@ def test_quickstart_notebook_runs_on_the_local_cluster(cluster, op_namespace, cl
     config.write_text(yaml.safe_dump({
         "kubeconfig": str(cluster.kubeconfig), "namespace": op_namespace,
         "data": {"claim": c.data, "types": ["genome"]}, "output": {"claim": c.output},
-        "output_dir": str(c.output_dir), "pod_logs_dir": str(cluster.layout.pod_logs),
+        "output_dir": str(c.output_dir),
         "resources": {"gpus": 1, "cpu": 1, "memory": "2Gi"}, "backoff_limit": 2, "data_root": str(REPO / "data")}))
     monkeypatch.setenv(CONFIG_ENV, str(config))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))

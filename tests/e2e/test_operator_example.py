@@ -111,7 +111,7 @@ def test_example_job_trains_versions_and_predicts(cluster, api, core, batch, op_
         1, f"runs/{canonical}/version_1", f"{name}-twin-0-v1")
     pod_name = wait_for(lambda: [p.metadata.name for p in job_pods(core, ns, f"{name}-twin-0-v1")], 60,
                         "the twin's pod")[0]
-    pid = running_pid(core, ns, pod_name, timeout=TRAIN_TIMEOUT)
+    pid = running_pid(core, ns, pod_name, cluster.containerd, timeout=TRAIN_TIMEOUT)
     assert (c.output_dir / f"runs/{canonical}/version_1/.seqmodel-owner").read_text().strip() == \
         f"{twin_obj['metadata']['uid']}/0"
 

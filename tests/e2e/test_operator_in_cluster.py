@@ -13,40 +13,18 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e_support import (REAL_NODE_PLACEMENT, RUN_TIMEOUT, SMALL, Release, child_jobs, example_job_succeeds, job_pods,
+from e2e_support import (RUN_TIMEOUT, SMALL, Release, chart_image, child_jobs, example_job_succeeds, job_pods,
                          kubectl_apply, small_job, wait_for, wait_stj_phase)
 from localcluster.nodeconfig import NODE_NAME
 from security_policy import restricted_violations
 
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-
 
 def in_cluster(images: dict[str, str], namespace: str) -> dict[str, Any]:
     """Values that run the operator and its training pods on node-0 from the images built here."""
-    def image(ref: str) -> dict[str, str]:
-        repository, tag = ref.rsplit(":", 1)
-        return {"repository": repository, "tag": tag, "pullPolicy": "Never"}  # no registry to pull from
-
     return {
-        "replicas": 1, "image": image(images["operator"]), "trainerImage": image(images["trainer"]),
-        "watchNamespaces": [namespace], **REAL_NODE_PLACEMENT,
-        "settings": {"tolerations": [GPU_TOLERATION, *REAL_NODE_PLACEMENT["tolerations"]],
-                     "nodeSelector": REAL_NODE_PLACEMENT["nodeSelector"]},
+        "replicas": 1, "image": chart_image(images["operator"]), "trainerImage": chart_image(images["trainer"]),
+        "watchNamespaces": [namespace],
     }
-
-
-def operator_pod(core: client.CoreV1Api, release: Release) -> client.V1Pod:
-    """The release's one Ready operator pod (readiness from the kubelet's probe of /healthz)."""
-    def ready() -> client.V1Pod | None:
-        pods = core.list_namespaced_pod(release.namespace,
-                                        label_selector=f"app.kubernetes.io/instance={release.name}").items
-        live = [p for p in pods if p.metadata.deletion_timestamp is None]
-        if len(live) != 1:
-            return None
-        conds = {c.type: c.status for c in live[0].status.conditions or []}
-        return live[0] if conds.get("Ready") == "True" else None
-
-    return wait_for(ready, 180, f"the operator pod of {release.name} to be Ready")
 
 
 @pytest.fixture
@@ -58,7 +36,7 @@ def release(cluster, core, namespace, images, install) -> Release:
 @pytest.mark.slow
 def test_the_example_job_trains_on_node_0_with_the_operator_in_the_cluster(cluster, api, batch, core, namespace,
                                                                              claims, images, release) -> None:
-    pod = operator_pod(core, release)
+    pod = release.operator_pod(core)
     assert pod.spec.node_name == NODE_NAME
     assert pod.spec.containers[0].image == images["operator"]
     assert pod.spec.service_account_name == release.fullname
@@ -96,7 +74,7 @@ def test_the_example_job_trains_on_node_0_with_the_operator_in_the_cluster(clust
 @pytest.mark.slow
 def test_a_killed_operator_pod_is_replaced_and_a_job_in_flight_finishes_once(cluster, api, batch, core, namespace,
                                                                              claims, release) -> None:
-    first = operator_pod(core, release)
+    first = release.operator_pod(core)
     c = claims(namespace)
     job = small_job("inflight", c, hparams={**SMALL, "max_steps": 300})
     assert kubectl_apply(cluster.kubectl, namespace, job).returncode == 0
@@ -104,7 +82,7 @@ def test_a_killed_operator_pod_is_replaced_and_a_job_in_flight_finishes_once(clu
     (child,) = child_jobs(batch, namespace, obj["metadata"]["uid"])
 
     core.delete_namespaced_pod(first.metadata.name, namespace, grace_period_seconds=0)
-    second = operator_pod(core, release)
+    second = release.operator_pod(core)
     assert second.metadata.uid != first.metadata.uid and second.spec.node_name == NODE_NAME
 
     done = wait_stj_phase(api, namespace, "inflight", "Succeeded", RUN_TIMEOUT)

@@ -1,7 +1,7 @@
 """Crashes in the middle of a run: of the operator (SIGKILL, then a new one) and of the trainer's pod.
 
 The operator tests start their own operator for their own namespace (outside the session operator's
-`e2e-op-*`), so killing it never disturbs the other tests. Runs are small models on local-0.
+`e2e-op-*`), so killing it never disturbs the other tests. Runs are small models on node-0.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import signal
 import pytest
 
 from e2e_support import (RUN_TIMEOUT, SMALL, OperatorProcess, child_jobs, first_checkpoint, get_stj, job_pods,
-                         kubectl_apply, pid_alive, small_job, stj, trainer_log, trainer_pid, wait_for, wait_stj_phase,
-                         wait_stj_replicates)
+                         kubectl_apply, pid_alive, small_job, stj, trainer_image, trainer_log, trainer_pid, wait_for,
+                         wait_stj_phase, wait_stj_replicates)
 
 
 def counter(core, ns: str) -> dict:
@@ -24,9 +24,10 @@ def counter(core, ns: str) -> dict:
 
 
 @pytest.fixture
-def own_operator(cluster, crds, namespace):
+def own_operator(cluster, crds, images, namespace):
     """An operator of the test's own, for its namespace only (a name outside the session's glob)."""
-    proc = OperatorProcess(cluster.kubeconfig, [namespace], cluster.layout.logs / f"operator-{namespace}.log")
+    proc = OperatorProcess(cluster.kubeconfig, [namespace], cluster.layout.logs / f"operator-{namespace}.log",
+                           env=trainer_image(images))
     try:
         yield proc
     finally:
@@ -58,7 +59,7 @@ def test_operator_killed_mid_run_adopts_the_run_without_a_duplicate(cluster, api
     obj = wait_stj_phase(api, namespace, "crash", "Running", RUN_TIMEOUT)
     uid = obj["metadata"]["uid"]
     (child,) = child_jobs(batch, namespace, uid)
-    _, pid = trainer_pid(core, namespace, child.metadata.name)
+    _, pid = trainer_pid(core, namespace, child.metadata.name, cluster.containerd)
 
     own_operator.kill(signal.SIGKILL)
     assert not own_operator.alive()
@@ -85,10 +86,10 @@ def test_killed_trainer_is_retried_and_resumes_in_the_same_version(cluster, api,
     obj = wait_stj_replicates(api, ns, "resume")
     run_dir = c.run_dir(obj["status"])
     job_name = obj["status"]["replicates"][0]["job"]
-    first_pod, pid = trainer_pid(core, ns, job_name)
+    first_pod, pid = trainer_pid(core, ns, job_name, cluster.containerd)
     first_checkpoint(run_dir)
 
-    os.kill(pid, signal.SIGKILL)  # the trainer is the pod's main container, a host process on local-0
+    os.kill(pid, signal.SIGKILL)  # the main container's process, seen from the host
     wait_for(lambda: not pid_alive(pid), 30, "the trainer to die")
 
     obj = wait_stj_phase(api, ns, "resume", "Succeeded", RUN_TIMEOUT)
@@ -99,7 +100,7 @@ def test_killed_trainer_is_retried_and_resumes_in_the_same_version(cluster, api,
     pods = {p.metadata.name: p for p in job_pods(core, ns, job_name)}
     assert pods[first_pod].status.phase == "Failed"
     (retry,) = [p for p in pods.values() if p.status.phase == "Succeeded"]
-    assert "resuming from" in trainer_log(cluster.layout.pod_logs, ns, retry)
+    assert "resuming from" in trainer_log(core, ns, retry)
     assert not (run_dir / ".attempts").exists(), "the retry started afresh instead of resuming"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["global_step"] == SMALL["max_steps"]

@@ -44,7 +44,7 @@ def test_suspend_stops_the_run_and_resume_continues_it(cluster, api, batch, core
     obj = wait_stj_replicates(api, ns, "pausable")
     uid, run_dir = obj["metadata"]["uid"], c.run_dir(obj["status"])
     job_name = obj["status"]["replicates"][0]["job"]
-    first_pod, pid = trainer_pid(core, ns, job_name)
+    first_pod, pid = trainer_pid(core, ns, job_name, cluster.containerd)
     first_checkpoint(run_dir)
 
     res = cluster.kubectl("patch", "stj", "pausable", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
@@ -71,6 +71,6 @@ def test_suspend_stops_the_run_and_resume_continues_it(cluster, api, batch, core
     assert [j.metadata.name for j in child_jobs(batch, ns, uid)] == [job_name]
     (pod,) = job_pods(core, ns, job_name)
     assert pod.metadata.name != first_pod
-    assert "resuming from" in trainer_log(cluster.layout.pod_logs, ns, pod)
+    assert "resuming from" in trainer_log(core, ns, pod)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["global_step"] == SMALL["max_steps"]

@@ -148,6 +148,20 @@ def test_string_hparam_is_one_verbatim_argument(cluster, api, batch, op_namespac
     assert found == [arg], found
 
 
+def test_the_kubelet_hands_the_trainer_a_dollar_value_as_written(cluster, api, op_namespace, claims):
+    """The doubled `$`s above, through node-0's kubelet: the trainer names the very path it was given."""
+    c = claims(op_namespace)
+    value = "$(HOME)/x $$(PATH) $5"
+    manifest = load_example("job.yaml", data=c.data, output=c.output)
+    manifest["metadata"]["name"] = "dollars"
+    manifest["spec"]["hparams"]["seq_file"] = value
+    assert kubectl_apply(cluster.kubectl, op_namespace, manifest).returncode == 0
+
+    obj = wait_stj_phase(api, op_namespace, "dollars", "Failed", 180)
+
+    assert f"/{value}" in obj["status"]["message"], obj["status"]["message"]
+
+
 def strings(obj: Any) -> list[str]:
     """Every string in a JSON document, keys included."""
     if isinstance(obj, str):
@@ -204,12 +218,16 @@ def test_missing_data_type_fails_once_naming_the_path(cluster, api, core, batch,
     ("stj.spec.checkpoint.fromJob", ["<string>", "SeqTrainingJob in this namespace"]),
 ])
 def test_kubectl_explain_shows_each_fields_help(cluster, crds, path, words):
-    """The schema comes from the hparam registry, help included: `kubectl explain` is the reference."""
-    out = cluster.kubectl("explain", path).stdout
+    """The schema comes from the hparam registry, help included: `kubectl explain` is the reference. (The API
+    server publishes a new CRD's OpenAPI a moment after Established: hence the wait.)"""
+    out = wait_for(lambda: (r := cluster.kubectl("explain", path, check=False)).returncode == 0 and r.stdout, 30,
+                   f"kubectl explain {path}")
     missing = [w for w in words if w not in out]
     assert not missing, out
 
 
-def test_the_session_operator_survived_all_of_the_above(operator):
-    assert operator.alive(), f"the operator exited; see {operator.log}"
-    assert operator.healthy(), f"{operator.liveness} does not answer 200"
+def test_the_session_operator_survived_all_of_the_above(core, operator):
+    """Ready (the kubelet's probe of /healthz) and never restarted."""
+    pod = operator.operator_pod(core, timeout=30)
+    assert pod.status.container_statuses[0].restart_count == 0, \
+        f"the operator restarted: kubectl logs --previous -n {operator.namespace} {pod.metadata.name}"

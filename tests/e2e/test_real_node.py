@@ -14,7 +14,7 @@ import textwrap
 
 from kubernetes import client
 
-from e2e_support import REAL_NODE_PLACEMENT, wait_for
+from e2e_support import wait_for
 from localcluster.control import State
 from localcluster.nodeconfig import NODE_NAME
 
@@ -33,7 +33,6 @@ def python_pod(name: str, image: str, script: str, **spec) -> dict:
         "spec": {
             "restartPolicy": "Never",
             "securityContext": RESTRICTED_POD,
-            **REAL_NODE_PLACEMENT,
             "containers": [{
                 "name": "main", "image": image, "imagePullPolicy": "Never",
                 "command": ["python", "-c", textwrap.dedent(script)],

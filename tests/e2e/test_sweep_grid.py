@@ -1,5 +1,5 @@
 """Issue 5 on the local cluster: `kubectl apply -f manifests/examples/sweep.yaml`, a 3x2 grid with 2
-replicates and parallelism 2, trains every trial for real on the process node (the session's operator).
+replicates and parallelism 2, trains every trial for real on node-0 (the session's operator).
 
 What must hold: 6 trials named <sweep>-<index> with the grid's hparams in search.grid's order, 12 runs
 (versions 0 and 1 of each canonical name, on the output claim and in each trial's status), never more than

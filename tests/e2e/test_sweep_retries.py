@@ -1,5 +1,5 @@
 """Issue 5: failed trials. A trial whose trainer dies once is retried and resumes from its checkpoint (a
-real run on the process node, the session's operator); trials that fail on every attempt are counted
+real run on node-0, the session's operator); trials that fail on every attempt are counted
 failed once their retries are spent, and more of them than `maxFailedTrials` stop the sweep, saying why.
 
 The failing trials run on kwok nodes under the test's own operator, whose Job template makes pods with
@@ -38,10 +38,10 @@ def test_a_trial_whose_trainer_dies_once_is_retried_and_resumes(cluster, api, co
     assert obj["spec"]["backoffLimit"] == 1  # trialRetries
     run_dir = c.run_dir(obj["status"])
     job_name = obj["status"]["replicates"][0]["job"]
-    first_pod, pid = trainer_pid(core, ns, job_name)
+    first_pod, pid = trainer_pid(core, ns, job_name, cluster.containerd)
     first_checkpoint(run_dir)
 
-    os.kill(pid, signal.SIGKILL)  # the trainer, a host process on local-0
+    os.kill(pid, signal.SIGKILL)  # the main container's process, seen from the host
     wait_for(lambda: not pid_alive(pid), 30, "the trainer to die")
 
     status = wait_sweep_phase(api, ns, name, "Succeeded", RUN_TIMEOUT)["status"]
@@ -54,7 +54,7 @@ def test_a_trial_whose_trainer_dies_once_is_retried_and_resumes(cluster, api, co
     pods = {p.metadata.name: p for p in job_pods(core, ns, job_name)}
     assert pods[first_pod].status.phase == "Failed"
     (retry,) = [p for p in pods.values() if p.status.phase == "Succeeded"]
-    assert "resuming from" in trainer_log(cluster.layout.pod_logs, ns, retry)
+    assert "resuming from" in trainer_log(core, ns, retry)
     assert not (run_dir / ".attempts").exists(), "the retry started afresh instead of resuming"
     assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == SMALL["max_steps"]
 

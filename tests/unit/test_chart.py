@@ -173,6 +173,23 @@ def test_a_namespace_scoped_install_gets_roles_per_namespace(helm: Path) -> None
     assert {args[i + 1] for i, a in enumerate(args) if a == "--namespace"} == NAMESPACED
 
 
+def test_a_pattern_scoped_install_is_granted_cluster_wide_and_runs_with_the_patterns(helm: Path) -> None:
+    """A Role cannot wait for a namespace that does not exist yet: patterns get the rules cluster-wide, and
+    the namespace watch that follows matching namespaces as they come."""
+    patterns = ["e2e-op-*", "!*-scratch,lab-?"]
+    docs = render(helm, {"watchNamespacePatterns": patterns})
+    assert not find(docs, "Role") and not find(docs, "RoleBinding")
+    assert rule_triples(find(docs, "ClusterRole", RELEASE)[0]) == OPERATOR_PERMISSIONS | SCOPED_CLUSTER_PERMISSIONS
+    args = deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--all-namespaces" not in args
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--namespace"] == patterns  # strings, not YAML
+
+
+def test_names_and_patterns_exclude_each_other(helm: Path) -> None:
+    res = run_helm(helm, values={"watchNamespaces": ["team-a"], "watchNamespacePatterns": ["team-*"]})
+    assert res.returncode != 0 and "watchNamespaces and watchNamespacePatterns exclude each other" in res.stderr
+
+
 def test_two_releases_share_no_cluster_scoped_name(helm: Path) -> None:
     names = [{d["metadata"]["name"] for d in render(helm, release=r) if d["kind"] in CLUSTER_SCOPED}
              for r in ("lab-a", "lab-b")]
@@ -189,6 +206,8 @@ def test_two_releases_share_no_cluster_scoped_name(helm: Path) -> None:
     ({"settings": {"runAsUser": 0}}, "/settings/runAsUser"),
     ({"settings": {"workerLimit": "many"}}, "/settings/workerLimit"),
     ({"watchNamespaces": ["team-*"]}, "/watchNamespaces/0"),
+    ({"watchNamespacePatterns": ["team-*\n- --all-namespaces"]}, "/watchNamespacePatterns/0"),
+    ({"watchNamespacePatterns": ["Team_*"]}, "/watchNamespacePatterns/0"),
     ({"healthPort": 80}, "/healthPort"),
     ({"jobTemplates": {"job.yaml": "x"}}, "job.yaml"),
     ({"outputClaim": {"accessModes": ["ReadWriteAll"]}}, "/outputClaim/accessModes/0"),
@@ -208,6 +227,7 @@ def test_a_created_output_claim_needs_its_name(helm: Path) -> None:
 VARIANTS = {
     "defaults": {},
     "namespaced": {"watchNamespaces": sorted(NAMESPACED)},
+    "patterns": {"watchNamespacePatterns": ["team-*"]},
     "stopped": {"replicas": 0},
     "templates": {"jobTemplates": {JOB_TEMPLATE: "x"}, "podAnnotations": {"a": "b"}, "priorityClassName": "high"},
 }

@@ -4,8 +4,8 @@ BuildKit's own parser (the `dockerfile` package) reads the files; the checks: ev
 `FROM ${BASE_IMAGE}` by the pinned default of its global ARG: `make images` overrides only that argument,
 to build on a local base), a numeric non-root USER, no remote ADD, each image installs its own extra and
 nothing else, the ENTRYPOINT module exists and runs on this host with only what the image installs, and
-the trainer's ENTRYPOINT is the command the operator's rendered Job runs (the process node runs that same
-command in the e2e tests, so they exercise the image's path).
+the trainer's ENTRYPOINT is the command the operator's rendered Job runs (the e2e tests run the built
+images on node-0).
 """
 
 from __future__ import annotations

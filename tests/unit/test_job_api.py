@@ -16,7 +16,6 @@ from job_api_support import METRICS, NAMESPACE, FakeKube, NamingOperator, argv_o
 from seqmodel.job import Job, JobConfigError, JobFailed, JobSpecError, JobStateError, WaitTimeout, joblog
 from seqmodel.job.config import CONFIG_ENV, load_config
 from seqmodel.job.kube_backend import KubeBackend
-from seqmodel.job.local_backend import JOB_FILES
 from seqmodel.job.progress import Progress, render
 from seqmodel.job.spec import JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE, canonical_name
 from seqmodel.outputs import OWNER_FILE
@@ -292,12 +291,7 @@ def test_logs_come_from_the_newest_pod_of_the_replicate(tmp_path: Path) -> None:
     api.pod_list = [pod("old", "2026-01-01T00:00:00Z"), pod("new", "2026-01-01T00:05:00Z")]
     api.pod_logs = {"old/trainer": "first attempt", "new/trainer": "retry\n"}
     assert job.logs() == "retry\n"
-    node_logs = tmp_path / "pods" / f"{NAMESPACE}_new_u-new" / "trainer"
-    node_logs.mkdir(parents=True)
-    (node_logs / "0.log").write_text("attempt 0")
-    (node_logs / "1.log").write_text("attempt 1")
-    config_job = Job.attach("pre", api=api, pod_logs_dir=str(tmp_path / "pods"))
-    assert config_job.logs() == "attempt 1" and config_job.canonical == CANONICAL
+    assert Job.attach("pre", api=api).logs() == "retry\n"
 
 
 def test_attach_reads_an_existing_job(tmp_path: Path) -> None:

@@ -103,11 +103,6 @@ def test_coredns_answers_the_cluster_domain_only_and_runs_restricted():
     assert addons.DNS_PORT > 1024
 
 
-def test_toleration_matches_the_taint_it_is_made_from():
-    assert addons.toleration("a.b/c=true:NoSchedule") == {"key": "a.b/c", "operator": "Equal", "value": "true",
-                                                          "effect": "NoSchedule"}
-
-
 @pytest.fixture
 def fake_sysctls(tmp_path, monkeypatch):
     """/proc/sys under tmp_path, and no other cluster's node network."""
@@ -166,7 +161,7 @@ def test_a_state_file_from_before_the_real_node_still_loads_so_down_can_stop_it(
                     "gpu_product": "x"},
         "procs": [{"name": "etcd", "pid": 1, "start_time": 1, "log": ""}], "started": 1.0}))
     state = State.load(lay)
-    assert state.net is None and state.ports.server == "https://127.0.0.1:3"
+    assert state.net is None and state.ports.server == "https://127.0.0.1:3" and state.options.kwok_nodes == 4
     state.net = NodeNet(4)
     state.save(lay)
     assert State.load(lay).net == NodeNet(4)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
-import sys
 import unicodedata
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -396,16 +394,13 @@ def test_hostile_seq_file_is_one_argument() -> None:
         render(_body_with('x"\n  hostNetwork: true', ["hparams.seq_file"]))
 
 
-def test_kubelet_expansion_cannot_change_a_value() -> None:
-    """`$(VAR)` in container args is expanded by the kubelet; doubled, every `$` reaches the run as written."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack"))
-    from localcluster.node.env import expand  # the process node's copy of the kubelet's expansion
-
+def test_every_dollar_is_doubled_against_the_kubelets_expansion() -> None:
+    """`$(VAR)` in container args is expanded by the kubelet, `$$` read back as `$`: so every `$` is doubled
+    (the value reaching the run as written, through a real kubelet, is test_operator_validation's)."""
     value = "$(HOME)/x $$(PATH) $5"
     arg = next(a for a in container(render(_body_with(value, ["hparams.seq_file"])), "trainer")["args"]
                if a.startswith("--seq_file"))
     assert arg == "--seq_file=$$(HOME)/x $$$$(PATH) $$5"
-    assert expand(arg, {"HOME": "/tmp", "PATH": "/bin"}) == f"--seq_file={value}"
 
 
 def test_characters_beyond_the_basic_plane_render() -> None:

@@ -243,6 +243,17 @@ def test_compute_pending_running_succeeded() -> None:
     assert step(body, done, pods, "t3") == status and len(pods.calls) == calls  # converged: nothing moves
 
 
+def test_a_pod_whose_containers_ended_stays_running_until_the_job_counts_it() -> None:
+    """A kubelet reports Ready=False (the containers ended) before the pod's phase: the Job has the pod
+    active and none ready for a moment. Only a new attempt (a failed pod more) is Pending again."""
+    body = job_body()
+    pods = PodsOf({"demo-0-v0": []})
+    assert step(body, [child_job(0, 0, active=1, ready=1)], pods, "t0")["phase"] == "Running"
+    assert step(body, [child_job(0, 0, active=1)], pods, "t1")["phase"] == "Running"
+    status = step(body, [child_job(0, 0, active=1, failures=1)], pods, "t2")
+    assert status["phase"] == "Pending" and status["replicates"][0]["restarts"] == 1
+
+
 def test_compute_failure_names_the_replicate() -> None:
     body = job_body(replicates=2)
     pods = PodsOf({"demo-1-v1": [pod("p", "t", "Failed", containers={"trainer": terminated(2, {"error": "bad seq_file"})})]})

@@ -122,9 +122,9 @@ the same (group, resource, verb) set as an allow-list; change both.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
-{{- if .Values.watchNamespaces }}
-# Started with `--namespace` (watchNamespaces), kopf's namespace observer lists and watches namespaces to
-# notice a watched one being created or deleted. Refused, it retries each request for about a minute
+{{- if or .Values.watchNamespaces .Values.watchNamespacePatterns }}
+# Started with `--namespace` (watchNamespaces or watchNamespacePatterns), kopf's namespace observer lists
+# and watches namespaces to notice a watched one being created or deleted. Refused, it retries each request for about a minute
 # before it falls back to the names as given: the operator would start two minutes late, every time.
 - apiGroups: [""]
   resources: [namespaces]
@@ -132,12 +132,15 @@ the same (group, resource, verb) set as an allow-list; change both.
 {{- end }}
 {{- end }}
 
-{{/* The watch scope, as the operator's arguments. */}}
+{{/* The watch scope, as the operator's arguments (quoted: a pattern may start with `*` or `!`). */}}
 {{- define "seqmodel-operator.scopeArgs" -}}
-{{- if .Values.watchNamespaces }}
-{{- range .Values.watchNamespaces }}
+{{- if and .Values.watchNamespaces .Values.watchNamespacePatterns }}
+{{- fail "watchNamespaces and watchNamespacePatterns exclude each other: set one of them" }}
+{{- end }}
+{{- if or .Values.watchNamespaces .Values.watchNamespacePatterns }}
+{{- range concat .Values.watchNamespaces .Values.watchNamespacePatterns }}
 - --namespace
-- {{ . }}
+- {{ . | quote }}
 {{- end }}
 {{- else }}
 - --all-namespaces

@@ -3,7 +3,8 @@
 The scheduler only places a pod whose claims are bound, so claims need PersistentVolumes. This creates
 one hostPath PV per pending claim (pre-bound through claimRef; the controller-manager's PV controller
 completes the binding) and deletes the PV object once its claim is gone. The directory and its files are
-kept: they are the results a run leaves behind. Runs in the node agent with its own, narrower identity.
+kept: they are the results a run leaves behind. Runs as its own process (`hack/local_path_provisioner.py`,
+started by `up`) with its own, narrow identity.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ def pv_for(pvc: dict, claims_dir: Path) -> dict:
     }
 
 
-class Provisioner(threading.Thread):
+class Provisioner:
+    """Polls claims and volumes until `stop` is set."""
+
     def __init__(self, api: client.ApiClient, claims_dir: Path, stop: threading.Event, log: Callable[[str], None]):
-        super().__init__(name="provisioner", daemon=True)
         self.core = client.CoreV1Api(api)
         self.storage = client.StorageV1Api(api)
         self.claims_dir, self.stop, self.log = claims_dir, stop, log
@@ -59,7 +61,7 @@ class Provisioner(threading.Thread):
                 self._last_error = ""
             except Exception as e:  # noqa: BLE001 - keep provisioning after API hiccups (e.g. RBAC not yet created)
                 if str(e) != self._last_error:
-                    self.log(f"provisioner: {e}".splitlines()[0])
+                    self.log(str(e).splitlines()[0])
                     self._last_error = str(e)
             self.stop.wait(POLL)
 
@@ -81,7 +83,7 @@ class Provisioner(threading.Thread):
             claim_dir.chmod(0o777)
             try:
                 self.core.create_persistent_volume(pv_for(pvc, self.claims_dir))
-                self.log(f"provisioner: {meta['namespace']}/{meta['name']} -> {self.claims_dir / meta['name']}")
+                self.log(f"{meta['namespace']}/{meta['name']} -> {self.claims_dir / meta['name']}")
             except ApiException as e:
                 if e.status != 409:
                     raise
