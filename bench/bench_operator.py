@@ -36,6 +36,8 @@ from kubernetes.client.rest import ApiException
 
 from bench.cluster import REPO, Options, admin_client, bench_cluster, free_ports, new_namespace
 from bench.report import write_section
+from seqmodel.contract import GROUP, JOB_PLURAL, SWEEP_PLURAL, VERSION
+from seqmodel_operator.constants import LABEL_PARENT, LABEL_PARENT_UID
 from seqmodel_operator.settings import Config
 
 JOBS = 200
@@ -46,8 +48,6 @@ TIMEOUT = 600.0  # seconds for the whole burst to finish
 QUIET = 3.0  # seconds without new writes that count as "settled"
 RUN_FOR = "20s"  # how long each pod runs on its kwok node
 OUTPUT_CLAIM = "bench-output"
-GROUP, VERSION, PLURAL, SWEEP_PLURAL = "seqmodel.dev", "v1alpha1", "seqtrainingjobs", "seqsweeps"
-LABEL_PARENT, LABEL_PARENT_UID = f"{GROUP}/job", f"{GROUP}/job-uid"
 COMPONENT = "seqmodel-operator"  # settings.posting.reporting_component in seqmodel_operator/main.py
 KWOK_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
@@ -79,12 +79,12 @@ def is_operator_write(verb: str, group: str, resource: str, subresource: str) ->
     controller writes jobs/status, not jobs) and ConfigMaps (the version counters)."""
     if verb not in WRITE_VERBS:
         return False
-    return ((group == GROUP and resource in (PLURAL, SWEEP_PLURAL))
+    return ((group == GROUP and resource in (JOB_PLURAL, SWEEP_PLURAL))
             or (group, resource, subresource) == ("batch", "jobs", "") or (group, resource) == ("", "configmaps"))
 
 
 def operator_writes(before: Counter[RequestKey], after: Counter[RequestKey], own_creates: int,
-                    own_plural: str = PLURAL) -> Counter[tuple[str, str, str, str]]:
+                    own_plural: str = JOB_PLURAL) -> Counter[tuple[str, str, str, str]]:
     """(verb, resource, subresource, code) -> count of the operator's writes between two scrapes; the
     bench's `own_creates` successful POSTs of `own_plural` are taken off."""
     out: Counter[tuple[str, str, str, str]] = Counter()
@@ -108,7 +108,7 @@ def operator_reads(before: Counter[RequestKey], after: Counter[RequestKey]) -> C
     out: Counter[tuple[str, str]] = Counter()
     for (verb, group, resource, subresource, code), value in after.items():
         if verb in ("GET", "LIST") and not subresource and (group, resource) in (
-                (GROUP, PLURAL), ("batch", "jobs"), ("", "pods"), ("", "configmaps")):
+                (GROUP, JOB_PLURAL), ("batch", "jobs"), ("", "pods"), ("", "configmaps")):
             out[(verb, resource)] += value - before.get((verb, group, resource, subresource, code), 0)
     return +out
 
@@ -340,7 +340,7 @@ def run_jobs(api: client.ApiClient, kubeconfig: str, ns: str, jobs: list[tuple[s
     burst = Burst([name for name, _ in jobs])
     watchers = [
         Watcher(batch.list_namespaced_job, (ns,), {"label_selector": LABEL_PARENT_UID}, burst.on_job, burst.all_seen),
-        Watcher(custom.list_namespaced_custom_object, (GROUP, VERSION, ns, PLURAL), {}, burst.on_stj,
+        Watcher(custom.list_namespaced_custom_object, (GROUP, VERSION, ns, JOB_PLURAL), {}, burst.on_stj,
                 burst.all_finished),
     ]
     for w in watchers:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence
 import yaml
 
 from seqmodel.components import SLOTS, choices_of, component_group
+from seqmodel.contract import CHECKPOINT_FLAGS
 from seqmodel.errors import UserError
 from seqmodel.hparam import Hparams, HparamError, registry, registry_for
 from seqmodel.migrations import migrate_hparams
@@ -41,7 +42,6 @@ from seqmodel.workspace import env_data_root
 CONFIG_SUFFIXES = (".yaml", ".yml")
 DEFAULTS_KEY = "defaults"
 SAVED_KEYS = frozenset({"version", "name", "hparams"})  # the form of a run's hparams.yaml
-CHECKPOINT_FLAGS = ("resume_from_checkpoint", "load_checkpoint_path", "load_encoder_from_checkpoint")
 
 
 class ConfigError(HparamError):

@@ -10,6 +10,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from seqmodel import checkpoint
 from seqmodel.components import SLOTS, group_owner, load_class
+from seqmodel.contract import CHECKPOINT_FLAGS
 from seqmodel.dataset.base import DataModuleBase
 from seqmodel.errors import UserError
 from seqmodel.hparam import Hparams, registry_for
@@ -41,7 +42,7 @@ def resolve(hparams: dict[str, Any], explicit: set[str], out: Path, reg: Hparams
     values win, so a mismatch is the user's choice and fails loudly at load time.
     """
     reg = reg or registry_for(hparams)
-    flags = [f for f in ("resume_from_checkpoint", "load_checkpoint_path", "load_encoder_from_checkpoint") if hparams[f]]
+    flags = [f for f in CHECKPOINT_FLAGS if hparams[f]]
     if len(flags) > 1:
         raise UserError(f"--{flags[0]} and --{flags[1]} exclude each other: a run starts from one checkpoint")
     if hparams["mode"] == "test" and flags != ["load_checkpoint_path"]:

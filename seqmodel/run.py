@@ -22,12 +22,12 @@ from typing import Any, Mapping, NoReturn, Optional, Sequence
 
 from seqmodel import VERSION
 from seqmodel.config import Resolution, default_parser, registry_of, resolve
+from seqmodel.contract import EXIT_USER_ERROR
 from seqmodel.errors import UserError
 from seqmodel.hparam import Hparams
 from seqmodel.outputs import write_termination_log
 from seqmodel.workspace import add_src_to_path
 
-EXIT_USER_ERROR = 2
 
 
 def _refuse(message: str) -> NoReturn:

@@ -40,7 +40,7 @@ def config_values(files: Mapping[str, str], key: str, configmap: str) -> dict[st
     merged: dict[str, Any] = {}
     for config_file in loaded:
         merged.update(config_file.values)
-    owned = sorted(set(merged) & set(C.OPERATOR_OWNED_HPARAMS))
+    owned = sorted(set(merged) & set(C.JOB_OWNED_HPARAMS))
     if owned:
         raise ConfigSpecError(f"spec.configFrom: ConfigMap {configmap} key {key} sets {owned[0]}, "
                               "which the operator sets from other spec fields")

@@ -1,13 +1,14 @@
-"""Names shared by the CRDs, the rendered Jobs and the handlers: one place each. Those the Python job
-API uses too (seqmodel.job.spec, seqmodel.job.space) are defined there: seqmodel cannot import the operator."""
+"""Names shared by the CRDs, the rendered Jobs and the handlers: one place each. Those every party uses
+(seqmodel.contract, seqmodel.job.space) are defined there: seqmodel cannot import the operator."""
 
+from seqmodel.contract import (API_VERSION, EXIT_USER_ERROR, EXIT_VERSION_TAKEN, GROUP, JOB_KIND, JOB_OWNED_HPARAMS,
+                               JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE, LABEL_SWEEP, LABEL_TRIAL, MAX_JOB_NAME_CHARS,
+                               SWEEP_KIND, SWEEP_PLURAL, VERSION)
 from seqmodel.job.space import MAX_TRIALS
-from seqmodel.job.spec import (API_VERSION, GROUP, JOB_KIND, JOB_OWNED_HPARAMS, JOB_PLURAL, LABEL_JOB,
-                               LABEL_REPLICATE, LABEL_SWEEP, LABEL_TRIAL, MAX_JOB_NAME_CHARS, SWEEP_KIND,
-                               SWEEP_PLURAL, VERSION)
 
-__all__ = ["API_VERSION", "GROUP", "JOB_KIND", "JOB_PLURAL", "LABEL_REPLICATE", "LABEL_SWEEP", "LABEL_TRIAL",
-           "MAX_TRIALS", "SWEEP_KIND", "SWEEP_PLURAL", "VERSION"]
+__all__ = ["API_VERSION", "EXIT_USER_ERROR", "EXIT_VERSION_TAKEN", "GROUP", "JOB_KIND", "JOB_OWNED_HPARAMS",
+           "JOB_PLURAL", "LABEL_REPLICATE", "LABEL_SWEEP", "LABEL_TRIAL", "MAX_TRIALS", "SWEEP_KIND", "SWEEP_PLURAL",
+           "VERSION"]
 
 CATEGORY = "seqmodel"
 JOB_SHORT, SWEEP_SHORT = "stj", "sweep"
@@ -29,13 +30,6 @@ MAX_NAME_CHARS = MAX_JOB_NAME_CHARS
 # The longest sweep name: `<sweep>-<index>` is a job name, for up to MAX_TRIALS trials.
 MAX_SWEEP_NAME_CHARS = MAX_NAME_CHARS - len(f"-{MAX_TRIALS - 1}")
 MAX_FAILURES_SHOWN = 5  # failed trials listed in a sweep's status (the count has them all)
-
-# hparams the operator sets itself from other spec fields; users cannot put them in spec.hparams.
-OPERATOR_OWNED_HPARAMS = JOB_OWNED_HPARAMS
-
-# Exit codes of the pod's steps (seqmodel.run and seqmodel.job.pod) that no retry can fix.
-EXIT_USER_ERROR = 2
-EXIT_VERSION_TAKEN = 3
 
 # Condition types and reasons.
 COND_SUCCEEDED = "Succeeded"  # True: finished well; False: failed; Unknown: still going

@@ -52,7 +52,7 @@ def hparams_schema() -> dict[str, Any]:
     """spec.hparams: every registry hparam the user may set, with its help, type and range."""
     properties = {}
     for hp in registry():
-        if hp.name in C.OPERATOR_OWNED_HPARAMS:
+        if hp.name in C.JOB_OWNED_HPARAMS:
             continue
         schema = hp.json_schema()
         default = schema.pop("default", None)
@@ -60,7 +60,7 @@ def hparams_schema() -> dict[str, Any]:
         properties[hp.name] = schema
     return {"type": "object", "properties": properties,
             "description": "seqmodel hparams (`python -m seqmodel.run --help`); unset ones take their defaults. "
-                           f"Set by other fields instead: {', '.join(C.OPERATOR_OWNED_HPARAMS)}."}
+                           f"Set by other fields instead: {', '.join(C.JOB_OWNED_HPARAMS)}."}
 
 
 def job_spec_schema(immutable: bool = True) -> dict[str, Any]:
@@ -237,7 +237,7 @@ def _settable_hparams() -> list[tuple[str, dict[str, Any]]]:
     """(name, schema without default) of every hparam a user may set."""
     out = []
     for hp in registry():
-        if hp.name not in C.OPERATOR_OWNED_HPARAMS:
+        if hp.name not in C.JOB_OWNED_HPARAMS:
             schema = hp.json_schema()
             schema.pop("default", None)
             out.append((hp.name, schema))

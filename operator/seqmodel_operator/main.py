@@ -1,4 +1,7 @@
-"""kopf wiring only: settings at start-up, and which handler runs on which event."""
+"""kopf wiring only: settings at start-up, and which handler runs on which event.
+
+The reconcilers live in kopf's memo (`memo.job_reconciler`, `memo.sweep_reconciler`), made by the startup
+handler: every handler gets them from there, and no module state changes after import."""
 
 from __future__ import annotations
 
@@ -21,13 +24,10 @@ SWEEP = dict(group=C.GROUP, version=C.VERSION, plural=C.SWEEP_PLURAL)
 TRIAL = dict(STJ, labels={C.LABEL_SWEEP_UID: kopf.PRESENT})
 OBJECT_WORKERS = 1000  # kopf's per-object workers per resource kind (asyncio tasks, a few KiB each)
 RETRY_DELAY = 5.0
-reconciler: Reconciler | None = None
-sweeper: SweepReconciler | None = None
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
-    global reconciler, sweeper
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     config = Config.from_env()
     # Status, not annotations: no 256 KiB annotation limit, and users' annotations stay theirs.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
@@ -47,14 +47,9 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.networking.connect_timeout = 10
     # One connection per handler thread and per thread that creates a sweep's trials (SweepReconciler.pool).
     kube = Kube(load_client(pool_size=2 * config.worker_limit), TokenBucket(config.api_qps, config.api_burst))
-    reconciler = Reconciler(kube, config)
-    sweeper = SweepReconciler(kube, config)
+    memo.job_reconciler = Reconciler(kube, config)
+    memo.sweep_reconciler = SweepReconciler(kube, config)
     logger.info("seqmodel operator configured: %s", config)
-
-
-def _reconciler() -> Reconciler:
-    assert reconciler is not None, "the startup handler has not run"
-    return reconciler
 
 
 # A failed attempt (the API server unreachable, a conflict) is retried after RETRY_DELAY seconds, not
@@ -62,11 +57,11 @@ def _reconciler() -> Reconciler:
 @kopf.on.resume(**STJ, backoff=RETRY_DELAY)
 @kopf.on.create(**STJ, backoff=RETRY_DELAY)
 @kopf.on.update(**STJ, field="spec.suspend", backoff=RETRY_DELAY)
-def ensure(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+def ensure(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     def hand_over(status: dict[str, Any]) -> None:
         patch.fns.append(functools.partial(_first_status, status))
 
-    _reconciler().ensure(body, first_status=hand_over)
+    memo.job_reconciler.ensure(body, first_status=hand_over)
 
 
 def _first_status(status: dict[str, Any], raw: dict[str, Any]) -> None:
@@ -108,15 +103,15 @@ def checkpoint_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> di
 
 
 @kopf.on.event(**STJ, when=lambda status, **_: status.get("phase") in ("Succeeded", "Failed"))
-def job_finished(namespace: str, name: str, checkpoint_users: kopf.Index, **_: Any) -> None:
+def job_finished(namespace: str, name: str, checkpoint_users: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
     users = checkpoint_users.get((namespace, name))
     if users:
-        _reconciler().source_finished(namespace, list(users))
+        memo.job_reconciler.source_finished(namespace, list(users))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={C.LABEL_PARENT_UID: kopf.PRESENT})
-def child_job_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
-    _reconciler().job_changed(body, deleted=type == "DELETED")
+def child_job_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.job_reconciler.job_changed(body, deleted=type == "DELETED")
 
 
 # --- SeqSweeps ------------------------------------------------------------------------------------
@@ -137,22 +132,24 @@ def sweep_trials(namespace: str, name: str, labels: kopf.Labels, status: kopf.St
     return {(namespace, labels[C.LABEL_SWEEP_UID]): sweep_status.trial_of(name, labels, status)}
 
 
-def _sweeper(sweep_bodies: kopf.Index, sweep_trials: kopf.Index) -> SweepReconciler:
-    assert sweeper is not None, "the startup handler has not run"
-    sweeper.sweeps, sweeper.trials = sweep_bodies, sweep_trials
+def _sweeper(memo: kopf.Memo, sweep_bodies: kopf.Index, sweep_trials: kopf.Index) -> SweepReconciler:
+    """The sweep reconciler, reading the indexes (kopf hands them only to handlers: the same two objects
+    every time, so the first hand-over is the only one that changes anything)."""
+    sweeper: SweepReconciler = memo.sweep_reconciler
+    sweeper.read_from(sweep_bodies, sweep_trials)
     return sweeper
 
 
 @kopf.on.event(**SWEEP)
 def sweep_changed(type: str | None, namespace: str, name: str, uid: str, sweep_bodies: kopf.Index,
-                  sweep_trials: kopf.Index, **_: Any) -> None:
+                  sweep_trials: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":
-        _sweeper(sweep_bodies, sweep_trials).forget((namespace, name), uid)
+        _sweeper(memo, sweep_bodies, sweep_trials).forget((namespace, name), uid)
     else:
-        _sweeper(sweep_bodies, sweep_trials).poke((namespace, name))
+        _sweeper(memo, sweep_bodies, sweep_trials).poke((namespace, name))
 
 
 @kopf.on.event(**TRIAL)
 def trial_changed(namespace: str, labels: kopf.Labels, sweep_bodies: kopf.Index, sweep_trials: kopf.Index,
-                  **_: Any) -> None:
-    _sweeper(sweep_bodies, sweep_trials).poke((namespace, labels[C.LABEL_SWEEP]))
+                  memo: kopf.Memo, **_: Any) -> None:
+    _sweeper(memo, sweep_bodies, sweep_trials).poke((namespace, labels[C.LABEL_SWEEP]))

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from seqmodel.errors import UserError
 from seqmodel.hparam import digest, format_value, registry
-from seqmodel.job.spec import CHECKPOINT_USES, checkpoint_use
+from seqmodel.contract import CHECKPOINT_USES, checkpoint_use
 from seqmodel_operator import configs
 from seqmodel_operator import constants as C
 from seqmodel_operator.settings import Config
@@ -104,7 +104,7 @@ def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
     """The user's hparams, each checked by the registry (the CRD schema should have done it already,
     unless it is stale); operator-owned ones are refused."""
     for name in hparams:
-        if name in C.OPERATOR_OWNED_HPARAMS:
+        if name in C.JOB_OWNED_HPARAMS:
             raise SpecError(f"spec.hparams.{name}: set by the operator, not in hparams")
     try:
         full = registry().parse_dict(dict(hparams), where="spec.hparams: ")
@@ -168,7 +168,7 @@ def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any]
     # too: predictions of a model are the next version of that model's name. Encoder init takes its own.
     own = {**config_builtin, **hparams}
     named_by = {**inherited, **own} if checkpoint and checkpoint.flag != "load_encoder_from_checkpoint" else own
-    named_by = {k: v for k, v in named_by.items() if k not in C.OPERATOR_OWNED_HPARAMS}
+    named_by = {k: v for k, v in named_by.items() if k not in C.JOB_OWNED_HPARAMS}
     canonical = named_registry.canonical_name({**named_by, **custom})
     return Plan(
         name=meta["name"], namespace=meta["namespace"], uid=meta["uid"], mode=mode, hparams=hparams,

@@ -12,7 +12,7 @@ Variables of `job.yaml.j2`:
   owner                      the ownerReference to the SeqTrainingJob (deletion cascades)
   image, image_pull_policy   the trainer image
   stage_args, run_args       arguments of `python -m seqmodel.job.pod stage|run` (`$` doubled, see literal)
-  env                        SEQMODEL_* and the termination-log variable, as a list of {name, value}
+  env                        the termination-log variable and HOME, as a list of {name, value}
   resources                  {limits, requests}: GPUs as config.gpu_resource, cpu, memory
   node_selector, tolerations GPU type and the configured placement
   volumes, stage_mounts, run_mounts   scratch, tmp, output (subPath = the version), data, checkpoint,
@@ -212,13 +212,9 @@ def context(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
     spec = plan.spec
     output_path = plan.output_path(replicate.version)
     selector, tolerations = placement(plan, config)
-    env = [{"name": TERMINATION_LOG_ENV, "value": TERMINATION_LOG},
-           {"name": "SEQMODEL_CANONICAL_NAME", "value": plan.canonical},
-           {"name": "SEQMODEL_VERSION", "value": str(replicate.version)},
-           {"name": "SEQMODEL_REPLICATE", "value": str(replicate.index)},
-           {"name": "SEQMODEL_OUTPUT_PATH", "value": output_path},
-           {"name": "SEQMODEL_OUTPUT_CLAIM", "value": plan.output_claim},
-           {"name": "HOME", "value": TMP_MOUNT}]
+    # Only what the pod reads: where to write its run summary, and a writable HOME (the root filesystem is
+    # read-only). The run's identity is in its labels and annotations.
+    env = [{"name": TERMINATION_LOG_ENV, "value": TERMINATION_LOG}, {"name": "HOME", "value": TMP_MOUNT}]
     if spec.get("code"):
         env.append({"name": "PYTHONPATH", "value": CODE_MOUNT})
     return {

@@ -13,6 +13,7 @@ import posixpath
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
+from seqmodel import contract
 from seqmodel_operator import constants as C
 
 TERMINAL = ("Succeeded", "Failed")
@@ -196,30 +197,6 @@ def replicate_entries(previous: Iterable[Mapping[str, Any]], jobs: Iterable[Mapp
     return [entries[i] for i in sorted(entries)], taken
 
 
-def overall_phase(entries: list[Mapping[str, Any]], replicates: int, suspended: bool) -> str:
-    phases = [e.get("phase", "Pending") for e in entries]
-    if "Failed" in phases:
-        return "Failed"
-    if len(phases) == replicates and all(p == "Succeeded" for p in phases):
-        return "Succeeded"
-    if suspended:
-        return "Suspended"
-    return "Running" if "Running" in phases or "Succeeded" in phases else "Pending"
-
-
-def mean_metrics(entries: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
-    """Mean of each metric over the succeeded replicates (None where any value is missing)."""
-    done = [e.get("metrics") or {} for e in entries if e.get("phase") == "Succeeded"]
-    if not done:
-        return {}
-    names = sorted(set().union(*done))
-    out: dict[str, float | None] = {}
-    for name in names:
-        values = [m.get(name) for m in done]
-        out[name] = None if any(v is None for v in values) else sum(values) / len(values)
-    return out
-
-
 def set_condition(conditions: list[dict[str, Any]], type_: str, status: str, reason: str, message: str,
                   generation: int, now: str) -> list[dict[str, Any]]:
     """Conditions with one replaced; lastTransitionTime moves only when the status changes."""
@@ -236,7 +213,7 @@ def compute(body: Mapping[str, Any], canonical: str, jobs: list[Mapping[str, Any
     spec, old = body.get("spec") or {}, dict(body.get("status") or {})
     replicates, generation = int(spec.get("replicates", 1)), int(body["metadata"].get("generation", 1))
     entries, taken = replicate_entries(old.get("replicates") or [], jobs, pods_of)
-    phase = overall_phase(entries, replicates, bool(spec.get("suspend")))
+    phase = contract.job_phase([e.get("phase", "Pending") for e in entries], replicates, bool(spec.get("suspend")))
     if taken and phase == "Failed" and all(e["phase"] != "Failed" or e["index"] in taken for e in entries):
         phase = "Pending"  # the operator moves those replicates to the next version
     conditions = list(old.get("conditions") or [])
@@ -257,7 +234,7 @@ def compute(body: Mapping[str, Any], canonical: str, jobs: list[Mapping[str, Any
     status: dict[str, Any] = {
         "phase": phase, "observedGeneration": generation, "conditions": conditions, "canonicalName": canonical,
         "output": paths[0] if len(paths) == 1 else ", ".join(paths), "replicates": entries,
-        "metrics": mean_metrics(entries),
+        "metrics": contract.mean_metrics((e.get("phase", ""), e.get("metrics") or {}) for e in entries),
         "startTime": old.get("startTime") or (now if phase != "Pending" else None),
         "completionTime": old.get("completionTime") or (now if phase in TERMINAL else None),
         "message": message or None,

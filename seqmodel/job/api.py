@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
+from seqmodel import contract
 from seqmodel.errors import UserError
 from seqmodel.job import joblog
 from seqmodel.job import spec as S
@@ -54,7 +55,7 @@ class Job:
             raise S.JobSpecError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
         self.hparams = S.checked_hparams(hparams)
         self.config: JobConfig = load_config(config, **settings)
-        self.name = S.check_name(name or new_name())
+        self.name = contract.check_name(name or new_name())
         self.backend = backend
         self._impl: Backend = (LocalBackend(self.name, self.hparams, self.config) if backend == "local"
                                else KubeBackend(self.name, self.hparams, self.config, api=api))
@@ -66,7 +67,7 @@ class Job:
         """A handle on a SeqTrainingJob that exists already (e.g. a sweep's trial), for status, wait, logs
         and outputs; it is not recorded in the job log again."""
         target = Target(load_config(config, **settings), api)
-        obj = target.api.get(S.JOB_PLURAL, target.namespace, S.check_name(name))
+        obj = target.api.get(contract.JOB_PLURAL, target.namespace, contract.check_name(name))
         if obj is None:
             raise KubeError(f"SeqTrainingJob {target.namespace}/{name} does not exist")
         return cls.from_object(obj, target.config, target.api)

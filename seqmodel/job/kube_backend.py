@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from seqmodel import contract
 from seqmodel.job import spec as S
 from seqmodel.job.config import JobConfig
 from seqmodel.job.kubeapi import KubeApi, KubeError, Target
@@ -77,13 +78,13 @@ class KubeBackend:
         return Path(self.config.output_dir).expanduser().resolve()
 
     def get(self) -> dict[str, Any]:
-        obj = self.api.get(S.JOB_PLURAL, self.namespace, self.job_name)
+        obj = self.api.get(contract.JOB_PLURAL, self.namespace, self.job_name)
         if obj is None:
             raise KubeError(f"SeqTrainingJob {self.namespace}/{self.job_name} no longer exists")
         return obj
 
     def start(self) -> None:
-        self.api.create(S.JOB_PLURAL, self.namespace, S.job_body(self.job_name, self.namespace, self.spec))
+        self.api.create(contract.JOB_PLURAL, self.namespace, S.job_body(self.job_name, self.namespace, self.spec))
 
     def await_placed(self, timeout: Optional[float] = None,
                      sleep: Callable[[float], None] = time.sleep) -> list[Placed]:
@@ -124,7 +125,7 @@ class KubeBackend:
 
     def logs(self, replicate: int) -> str:
         """The trainer's log of the replicate's newest pod, as `kubectl logs` serves it."""
-        pods = self.api.pods(self.namespace, {S.LABEL_JOB: self.job_name, S.LABEL_REPLICATE: str(replicate)})
+        pods = self.api.pods(self.namespace, {contract.LABEL_JOB: self.job_name, contract.LABEL_REPLICATE: str(replicate)})
         if not pods:
             return ""
         pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
@@ -132,4 +133,4 @@ class KubeBackend:
 
     def cancel(self) -> None:
         """Delete the SeqTrainingJob (its Jobs and pods go with it; its outputs stay on the claim)."""
-        self.api.delete(S.JOB_PLURAL, self.namespace, self.job_name)
+        self.api.delete(contract.JOB_PLURAL, self.namespace, self.job_name)

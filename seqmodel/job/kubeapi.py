@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional
 
 from seqmodel.errors import UserError
 from seqmodel.job.config import JobConfig
-from seqmodel.job.spec import GROUP, VERSION
+from seqmodel.contract import GROUP, VERSION
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 

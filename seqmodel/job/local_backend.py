@@ -21,12 +21,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from seqmodel import contract
 from seqmodel.job import spec as S
 from seqmodel.job.config import JobConfig
 from seqmodel.job.layout import allocate_version
 from seqmodel.job.pod import VersionTaken, claim_output
-from seqmodel.job.status import (FAILED, PENDING, RUNNING, SUCCEEDED, JobStatus, Placed, ReplicateStatus,
-                                 mean_metrics, overall_phase)
+from seqmodel.job.status import FAILED, PENDING, RUNNING, SUCCEEDED, JobStatus, Placed, ReplicateStatus
 
 JOB_FILES = ".job"  # in a version directory: this backend's files about the run
 SCRIPTS_DIR = ".jobs"  # in the root: one driver script per job, `<name>.sh` (names are unique per root)
@@ -100,7 +100,7 @@ class LocalBackend:
         path = Path(self.config.output_dir).expanduser().resolve() / ckpt["path"]
         if not path.is_file():
             raise S.JobSpecError(f"checkpoint.path: {path} is not a file")
-        return S.CHECKPOINT_USES[S.checkpoint_use(self.config.mode, ckpt)], path
+        return contract.CHECKPOINT_USES[contract.checkpoint_use(self.config.mode, ckpt)], path
 
     def submit(self) -> list[Placed]:
         root = self.config.root_dir
@@ -136,11 +136,12 @@ class LocalBackend:
     def status(self) -> JobStatus:
         alive = self.process is not None and self.process.poll() is None
         replicates = tuple(replicate_status(p, alive) for p in self.placed)
-        phase = overall_phase([r.phase for r in replicates])
+        phase = contract.job_phase([r.phase for r in replicates], len(replicates))
         failed = next((r for r in replicates if r.phase == FAILED), None)
         message = f"replicate {failed.index}: {failed.message}" if failed and phase == FAILED else None
         return JobStatus(name=self.job_name, backend=self.name, phase=phase, canonical=self.canonical,
-                         replicates=replicates, metrics=mean_metrics(replicates), message=message)
+                         replicates=replicates, metrics=contract.mean_metrics((r.phase, r.metrics) for r in replicates),
+                         message=message)
 
     def outputs(self) -> list[Path]:
         return [p.output for p in self.placed]

@@ -9,7 +9,7 @@ operator renders them, including `--default_root_dir=DIR`):
 When DIR already holds checkpoints, the pod is a retry of this run and it resumes from the newest one;
 an earlier attempt that died before its first checkpoint is set aside in `DIR/.attempts/<k>`.
 
-Exit codes: 0 done, 2 user error (bad arguments or data, `seqmodel.run.EXIT_USER_ERROR`), 3 the version
+Exit codes: 0 done, 2 user error (bad arguments or data, `seqmodel.contract.EXIT_USER_ERROR`), 3 the version
 directory belongs to another run. The Job's podFailurePolicy fails the Job at once on 2 or 3 (retrying
 cannot help); any other failure (a crash, an eviction) is retried, and the retry resumes. A failed step
 writes a JSON summary to $SEQMODEL_TERMINATION_LOG (the run step leaves that to `seqmodel.run`).
@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
 from seqmodel import VERSION, run
+from seqmodel.contract import CHECKPOINT_FLAGS, EXIT_USER_ERROR, EXIT_VERSION_TAKEN
 from seqmodel.errors import UserError
 from seqmodel.outputs import OWNER_FILE, is_global_zero, newest_checkpoint, visible_entries, write_termination_log
 
-EXIT_VERSION_TAKEN = 3
 ATTEMPTS_DIR = ".attempts"
-CHECKPOINT_FLAGS = ("resume_from_checkpoint", "load_checkpoint_path", "load_encoder_from_checkpoint")
 
 
 class VersionTaken(UserError):
@@ -185,7 +184,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         error = run.one_line(err)
         _report(step, error)
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_VERSION_TAKEN if isinstance(err, VersionTaken) else run.EXIT_USER_ERROR
+        return EXIT_VERSION_TAKEN if isinstance(err, VersionTaken) else EXIT_USER_ERROR
     except Exception as err:
         _report(step, f"{type(err).__name__}: {run.one_line(err)}")
         raise

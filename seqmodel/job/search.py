@@ -9,6 +9,7 @@ import dataclasses
 import os
 from typing import Any, Mapping, Sequence
 
+from seqmodel import contract
 from seqmodel.hparam import HparamError, registry_for
 from seqmodel.job import spec as S
 from seqmodel.job.api import Job, submit_jobs
@@ -32,7 +33,7 @@ def check_parameters(parameters: Mapping[str, Any], base: Mapping[str, Any] | No
     kind = next(k for k in ("grid", "random", "list") if parameters.get(k) is not None)
     names = set(parameters[kind]) if kind != "list" else {n for trial in parameters["list"] for n in trial}
     for name in sorted(names):
-        if name in S.JOB_OWNED_HPARAMS:
+        if name in contract.JOB_OWNED_HPARAMS:
             raise SearchError(f"parameters.{kind}.{name}: set by the job, not searched over")
     reg = registry_for(base)
     for i, point in enumerate(points):
@@ -71,10 +72,10 @@ def sweep(name: str, template: Job | Mapping[str, Any], parameters: Mapping[str,
         job_config = load_config(config, namespace=namespace, **settings)
         spec = (dict(template, hparams=S.checked_hparams(template["hparams"])) if "hparams" in template
                 else job_spec(S.checked_hparams(template), job_config))
-    S.check_name(name, "sweep", S.MAX_JOB_NAME_CHARS - len(f"-{MAX_TRIALS - 1}"))
+    contract.check_name(name, "sweep", contract.MAX_JOB_NAME_CHARS - len(f"-{MAX_TRIALS - 1}"))
     check_parameters(parameters, spec.get("hparams") or {})
     target = Target(job_config, api)
     body = sweep_body(name, target.namespace, spec, parameters, replicates=replicates, parallelism=parallelism,
                       trial_retries=trial_retries, max_failed_trials=max_failed_trials, objective=objective)
-    target.api.create(S.SWEEP_PLURAL, target.namespace, body)
+    target.api.create(contract.SWEEP_PLURAL, target.namespace, body)
     return Sweep.on(name, target)

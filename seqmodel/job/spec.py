@@ -1,55 +1,22 @@
 """What a job is before it runs, for every backend: its checked hparams, its canonical name, its run
 arguments and the SeqTrainingJob it becomes. Pure functions, no I/O beyond a checkpoint's hparams.yaml.
 
-The rules mirror the operator's (operator/seqmodel_operator/plan.py), so a job means the same on both
-backends: the same hparams are refused, a replicate runs with `seed = <its version>` unless the hparams pin
-one, and a run that loads a whole model is named by that model's hparams.
+The names, owned hparams, checkpoint flags and phase rules are seqmodel.contract's. The rules here still
+mirror the operator's (operator/seqmodel_operator/plan.py): the same hparams are refused, a replicate runs
+with `seed = <its version>` unless the hparams pin one, and a run that loads a whole model is named by
+that model's hparams. (Moving them into the contract too is the next step of the job-contract issue.)
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqmodel.errors import UserError
+from seqmodel.contract import API_VERSION, CHECKPOINT_USES, JOB_KIND, JOB_OWNED_HPARAMS, MODES, ContractError
 from seqmodel.hparam import format_value, registry, registry_for
 
-GROUP, VERSION = "seqmodel.dev", "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-JOB_KIND, JOB_PLURAL = "SeqTrainingJob", "seqtrainingjobs"
-SWEEP_KIND, SWEEP_PLURAL = "SeqSweep", "seqsweeps"
-LABEL_JOB = f"{GROUP}/job"  # on a job's child Jobs and pods: the SeqTrainingJob's name
-LABEL_REPLICATE = f"{GROUP}/replicate"
-LABEL_SWEEP = f"{GROUP}/sweep"  # on a sweep's trials: the SeqSweep's name
-LABEL_TRIAL = f"{GROUP}/trial"
-MAX_JOB_NAME_CHARS = 45  # the CRD's limit: child Job names add `-<replicate>-v<version>`
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-MODES = ("train", "test")
-CHECKPOINT_USES = {"weights": "load_checkpoint_path", "encoder": "load_encoder_from_checkpoint",
-                   "resume": "resume_from_checkpoint"}
-# Set from the job's other fields on both backends (the operator's too), so never in its hparams.
-JOB_OWNED_HPARAMS = (
-    "mode",  # spec.mode
-    "default_root_dir",  # the versioned output path
-    "load_checkpoint_path",  # spec.checkpoint
-    "resume_from_checkpoint",  # spec.checkpoint, and automatic on retries
-    "load_encoder_from_checkpoint",  # spec.checkpoint
-    "num_nodes",  # one pod per replicate: multi-node runs are not supported yet
-    "data_root",  # where spec.data is staged: ./data in the pod's scratch directory
-)
-
-
-class JobSpecError(UserError, ValueError):
-    """A job that cannot be submitted; the message is one line naming the field."""
-
-
-def check_name(name: str, what: str = "job", limit: int = MAX_JOB_NAME_CHARS) -> str:
-    """A Kubernetes object name the API server will take (local jobs use the same names in their logs)."""
-    if not DNS_LABEL.match(name) or len(name) > limit:
-        raise JobSpecError(f"{what} name {name!r}: must be lowercase letters, digits and '-', "
-                           f"start and end with a letter or digit, at most {limit} characters")
-    return name
+# A job the client cannot submit: the contract's error, under the name notebooks catch.
+JobSpecError = ContractError
 
 
 def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,11 +53,6 @@ def checked_checkpoint(mode: str, checkpoint: Mapping[str, Any] | None) -> dict[
     if mode == "test" and use not in (None, "weights"):
         raise JobSpecError("checkpoint.use: must be weights in test mode")
     return ckpt
-
-
-def checkpoint_use(mode: str, checkpoint: Mapping[str, Any]) -> str:
-    """weights in test mode, encoder in train mode, unless the checkpoint says."""
-    return checkpoint.get("use") or ("weights" if mode == "test" else "encoder")
 
 
 def saved_hparams(checkpoint_file: Path) -> dict[str, Any]:

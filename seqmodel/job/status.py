@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
-PENDING, RUNNING, SUCCEEDED, FAILED, SUSPENDED = "Pending", "Running", "Succeeded", "Failed", "Suspended"
-DONE = (SUCCEEDED, FAILED)
+from seqmodel.contract import FAILED, PENDING, RUNNING, SUCCEEDED, TERMINAL
+
+__all__ = ["FAILED", "PENDING", "RUNNING", "SUCCEEDED", "JobFailed", "JobStatus", "Placed", "ReplicateStatus",
+           "WaitTimeout", "from_stj"]
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,12 @@ class JobStatus:
 
     @property
     def done(self) -> bool:
-        return self.phase in DONE
+        return self.phase in TERMINAL
 
     @property
     def finished(self) -> int:
         """Replicates that ended, well or not: the progress bar's count."""
-        return sum(r.phase in DONE for r in self.replicates)
+        return sum(r.phase in TERMINAL for r in self.replicates)
 
 
 class WaitTimeout(TimeoutError):
@@ -59,28 +61,6 @@ class JobFailed(RuntimeError):
     def __init__(self, status: JobStatus) -> None:
         super().__init__(f"job {status.name} failed: {status.message or 'see status() and logs()'}")
         self.status = status
-
-
-def mean_metrics(replicates: Sequence[ReplicateStatus]) -> dict[str, Optional[float]]:
-    """The mean of each metric over succeeded replicates (None when a replicate's value is None), as the
-    operator computes status.metrics."""
-    done = [r.metrics for r in replicates if r.phase == SUCCEEDED]
-    names = sorted({k for m in done for k in m})
-    out: dict[str, Optional[float]] = {}
-    for name in names:
-        values = [m.get(name) for m in done]
-        out[name] = None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[misc]
-    return out
-
-
-def overall_phase(phases: Sequence[str]) -> str:
-    """A job of replicates: Succeeded when all did, Failed once all ended and one failed, Running once
-    one started."""
-    if phases and all(p == SUCCEEDED for p in phases):
-        return SUCCEEDED
-    if phases and all(p in DONE for p in phases):
-        return FAILED
-    return RUNNING if any(p != PENDING for p in phases) else PENDING
 
 
 def from_stj(obj: Mapping[str, Any], output_dir: Path) -> JobStatus:

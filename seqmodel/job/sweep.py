@@ -12,12 +12,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 
+from seqmodel import contract
 from seqmodel.job import spec as S
 from seqmodel.job.api import Job
 from seqmodel.job.config import load_config
 from seqmodel.job.kubeapi import KubeApi, KubeError, Target
 from seqmodel.job.progress import follow
-from seqmodel.job.status import DONE, FAILED, PENDING
+from seqmodel.job.status import FAILED, PENDING
 
 GOALS = ("min", "max")
 # A trial's replicates, retries and suspension are the sweep's fields, not its template's.
@@ -58,7 +59,7 @@ class SweepStatus:
 
     @property
     def done(self) -> bool:
-        return self.phase in DONE
+        return self.phase in contract.TERMINAL
 
     @property
     def finished(self) -> int:
@@ -120,7 +121,7 @@ def sweep_body(name: str, namespace: str, template: Mapping[str, Any], parameter
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise S.JobSpecError(f"{key}: expected a whole number >= {low}, got {value!r}")
         spec[field_name] = value
-    return {"apiVersion": S.API_VERSION, "kind": S.SWEEP_KIND, "metadata": {"name": name, "namespace": namespace},
+    return {"apiVersion": contract.API_VERSION, "kind": contract.SWEEP_KIND, "metadata": {"name": name, "namespace": namespace},
             "spec": spec}
 
 
@@ -148,7 +149,7 @@ class Sweep:
         return self.target.namespace
 
     def get(self) -> dict[str, Any]:
-        obj = self.target.api.get(S.SWEEP_PLURAL, self.namespace, self.name)
+        obj = self.target.api.get(contract.SWEEP_PLURAL, self.namespace, self.name)
         if obj is None:
             raise KubeError(f"SeqSweep {self.namespace}/{self.name} does not exist")
         return obj
@@ -172,10 +173,10 @@ class Sweep:
 
     def trials(self) -> list[Job]:
         """Handles on the trials created so far, by index: status, logs and outputs of each."""
-        items = self.target.api.list(S.JOB_PLURAL, self.namespace, {S.LABEL_SWEEP: self.name})
-        items.sort(key=lambda o: int((o["metadata"].get("labels") or {}).get(S.LABEL_TRIAL, 0)))
+        items = self.target.api.list(contract.JOB_PLURAL, self.namespace, {contract.LABEL_SWEEP: self.name})
+        items.sort(key=lambda o: int((o["metadata"].get("labels") or {}).get(contract.LABEL_TRIAL, 0)))
         return [Job.from_object(o, self.target.config, self.target.api) for o in items]
 
     def delete(self) -> bool:
         """Delete the sweep and with it its trials; their outputs stay. False when it was gone already."""
-        return self.target.api.delete(S.SWEEP_PLURAL, self.namespace, self.name)
+        return self.target.api.delete(contract.SWEEP_PLURAL, self.namespace, self.name)

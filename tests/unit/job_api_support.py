@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from seqmodel.job.kubeapi import KubeError
-from seqmodel.job.spec import JOB_PLURAL
+from seqmodel.contract import JOB_PLURAL
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.settings import Config
 

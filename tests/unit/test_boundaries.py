@@ -29,7 +29,7 @@ def run_blocked(blocked: set[str], code: str) -> subprocess.CompletedProcess[str
 
 @pytest.mark.parametrize(
     "module",
-    ["seqmodel", "seqmodel.hparam", "seqmodel.job", "seqmodel.job.pod", "seqmodel.dataset.hparams",
+    ["seqmodel", "seqmodel.contract", "seqmodel.hparam", "seqmodel.job", "seqmodel.job.pod", "seqmodel.dataset.hparams",
      "seqmodel.model.hparams", "seqmodel.task.hparams", "seqmodel.trainer_hparams", "seqmodel.config",
      "seqmodel.components", "seqmodel.workspace", "seqmodel.migrations", "seqmodel.job.layout", "seqmodel.init",
      "seqmodel.job.search", "seqmodel.job.api", "seqmodel.job.sweep", "seqmodel.job.kubeapi",

@@ -13,11 +13,15 @@ import pytest
 import yaml
 
 from job_api_support import METRICS, NAMESPACE, FakeKube, NamingOperator, argv_of, fake_python, finish
+from operator_support import PodsOf, child_job, job_body
+from seqmodel.contract import JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE
 from seqmodel.job import Job, JobConfigError, JobFailed, JobSpecError, JobStateError, WaitTimeout, joblog
-from seqmodel.job.config import CONFIG_ENV, load_config
+from seqmodel.job.config import CONFIG_ENV, JobConfig, load_config
 from seqmodel.job.kube_backend import KubeBackend
+from seqmodel.job.local_backend import JOB_FILES, LocalBackend
 from seqmodel.job.progress import Progress, render
-from seqmodel.job.spec import JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE, canonical_name
+from seqmodel.job.spec import canonical_name
+from seqmodel.job.status import Placed
 from seqmodel.outputs import OWNER_FILE
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.settings import Config
@@ -101,6 +105,35 @@ def test_a_failed_run_says_why_and_wait_raises(tmp_path: Path, monkeypatch: pyte
         job.wait(timeout=60, poll=0.05, progress=False)
     assert err.value.status.replicates[0].metrics == {}
     assert job.wait(timeout=1, progress=False, check=False).phase == "Failed"
+
+
+class _Running:
+    """The local driver process, still running."""
+
+    def poll(self) -> None:
+        return None
+
+
+def test_a_failed_replicate_fails_the_job_on_both_backends_while_the_others_run(tmp_path: Path) -> None:
+    """One phase rule (seqmodel.contract): Failed once a replicate has failed, the others running on.
+    Job.wait() of a local job used to say Running until every replicate had ended."""
+    from seqmodel_operator import status as operator_status
+
+    local_job = LocalBackend("two", HP, JobConfig(output_dir=str(tmp_path)))
+    for replicate in (0, 1):
+        (tmp_path / f"v{replicate}" / JOB_FILES).mkdir(parents=True)
+        local_job.placed.append(Placed(replicate, replicate, tmp_path / f"v{replicate}"))
+    (tmp_path / "v0" / JOB_FILES / "exit_code").write_text("2\n")
+    (tmp_path / "v1" / JOB_FILES / "output.log").write_text("training\n")
+    local_job.process = _Running()  # type: ignore[assignment]
+    on_kubernetes, _ = operator_status.compute(
+        job_body(replicates=2), "dm=64", [child_job(0, 0, failed="BackoffLimitExceeded"),
+                                          child_job(1, 1, active=1, ready=1)], PodsOf({}), "t0")
+
+    local = local_job.status()
+    assert [r.phase for r in local.replicates] == [r["phase"] for r in on_kubernetes["replicates"]] == [
+        "Failed", "Running"]
+    assert local.phase == on_kubernetes["phase"] == "Failed"
 
 
 def test_cancel_stops_the_run_and_it_counts_as_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

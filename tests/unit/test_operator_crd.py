@@ -51,10 +51,10 @@ def test_check_fails_on_a_modified_or_missing_copy(tmp_path: Path, capsys: pytes
 
 def test_hparams_schema_covers_every_user_hparam_with_help_and_no_default() -> None:
     props = spec_schema()["properties"]["hparams"]["properties"]
-    expected = {hp.name for hp in registry()} - set(C.OPERATOR_OWNED_HPARAMS)
+    expected = {hp.name for hp in registry()} - set(C.JOB_OWNED_HPARAMS)
     assert set(props) == expected
     for hp in registry():
-        if hp.name in C.OPERATOR_OWNED_HPARAMS:
+        if hp.name in C.JOB_OWNED_HPARAMS:
             continue
         schema = props[hp.name]
         assert hp.help in schema["description"], hp.name
@@ -64,7 +64,7 @@ def test_hparams_schema_covers_every_user_hparam_with_help_and_no_default() -> N
             assert schema["enum"] == list(hp.choices)
 
 
-@pytest.mark.parametrize("name", C.OPERATOR_OWNED_HPARAMS)
+@pytest.mark.parametrize("name", C.JOB_OWNED_HPARAMS)
 def test_operator_owned_hparams_are_not_in_the_schema(name: str) -> None:
     assert name not in spec_schema()["properties"]["hparams"]["properties"]
 

@@ -58,7 +58,7 @@ def test_a_pinned_seed_holds_for_every_version() -> None:
         assert args[-1] == "--seed=17"
 
 
-@pytest.mark.parametrize("name", C.OPERATOR_OWNED_HPARAMS)
+@pytest.mark.parametrize("name", C.JOB_OWNED_HPARAMS)
 def test_operator_owned_hparams_are_refused(name: str) -> None:
     body = job_body(hparams={"d_model": 64, name: "x"})
     with pytest.raises(SpecError, match=rf"^spec\.hparams\.{name}: "):

@@ -197,14 +197,13 @@ def test_a_checkpoint_on_another_claim_is_a_read_only_volume_of_its_own() -> Non
                                                        "readOnly": True, "subPath": "runs/m/version_2/checkpoints"}
 
 
-def test_env_and_termination_message(plan: Plan, job: dict[str, Any]) -> None:
+def test_env_and_termination_message(job: dict[str, Any]) -> None:
+    """Only variables the pod reads (none that nothing reads, as five once were); the run's identity is in
+    its annotations."""
     for name in ("stage", "trainer"):
         c = container(job, name)
         env = {e["name"]: e["value"] for e in c["env"]}
-        assert env == {"SEQMODEL_TERMINATION_LOG": "/dev/termination-log", "SEQMODEL_CANONICAL_NAME": plan.canonical,
-                       "SEQMODEL_VERSION": "4", "SEQMODEL_REPLICATE": "1",
-                       "SEQMODEL_OUTPUT_PATH": plan.output_path(4), "SEQMODEL_OUTPUT_CLAIM": "seqmodel-output",
-                       "HOME": "/tmp"}
+        assert env == {"SEQMODEL_TERMINATION_LOG": "/dev/termination-log", "HOME": "/tmp"}
         assert c["terminationMessagePath"] == "/dev/termination-log"
         assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
 

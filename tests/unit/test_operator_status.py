@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from operator_support import PodsOf, child_job, job_body, pod, terminated
+from seqmodel import contract
 from seqmodel_operator import constants as C
 from seqmodel_operator import status as st
 
@@ -181,17 +182,14 @@ def test_a_pending_replicate_says_why_its_pod_is_not_running() -> None:
     (["Suspended", "Suspended"], 2, False, "Pending"),  # queued by Kueue
 ])
 def test_overall_phase(phases: list[str], replicates: int, suspended: bool, expected: str) -> None:
-    entries = [{"index": i, "phase": p} for i, p in enumerate(phases)]
-    assert st.overall_phase(entries, replicates, suspended) == expected
+    assert contract.job_phase(phases, replicates, suspended) == expected
 
 
 def test_mean_metrics() -> None:
-    entries = [{"phase": "Succeeded", "metrics": {"a": 1.0, "b": 2.0}},
-               {"phase": "Succeeded", "metrics": {"a": 3.0, "b": None}},
-               {"phase": "Succeeded", "metrics": {"a": 5.0}},
-               {"phase": "Failed", "metrics": {"a": 100.0}}, {"phase": "Running"}]
-    assert st.mean_metrics(entries) == {"a": 3.0, "b": None}
-    assert st.mean_metrics([{"phase": "Running"}]) == {}
+    entries = [("Succeeded", {"a": 1.0, "b": 2.0}), ("Succeeded", {"a": 3.0, "b": None}), ("Succeeded", {"a": 5.0}),
+               ("Failed", {"a": 100.0}), ("Running", {})]
+    assert contract.mean_metrics(entries) == {"a": 3.0, "b": None}
+    assert contract.mean_metrics([("Running", {})]) == {}
 
 
 def test_set_condition_moves_the_transition_time_only_on_a_status_change() -> None:

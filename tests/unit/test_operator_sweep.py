@@ -169,7 +169,7 @@ def setup() -> tuple[SweepReconciler, FakeKube, Clock, dict, dict]:
     r = SweepReconciler(kube, Config(sweep_trial_rate=0), clock=clock)  # type: ignore[arg-type]
     bodies: dict[tuple[str, str], list[dict[str, Any]]] = {}
     trials: dict[tuple[str, str], list[ss.Trial]] = {}
-    r.sweeps, r.trials = bodies, trials
+    r.read_from(bodies, trials)
     yield r, kube, clock, bodies, trials
     for state in r.states.values():
         if state.timer is not None:
@@ -201,7 +201,7 @@ def test_a_restarted_operator_resumes_from_the_index_without_duplicates(setup) -
     r.poke((NS, "s"))
     see(kube, trials, s_0="Succeeded", s_1="Failed")
     fresh = SweepReconciler(kube, Config(sweep_trial_rate=0), clock=clock)  # type: ignore[arg-type]
-    fresh.sweeps, fresh.trials = bodies, trials
+    fresh.read_from(bodies, trials)
     fresh.poke((NS, "s"))
     assert sorted(kube.jobs) == ["s-0", "s-1", "s-2", "s-3", "s-4"]
     status = kube.statuses[-1]

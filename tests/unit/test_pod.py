@@ -11,7 +11,7 @@ from typing import Sequence
 
 import pytest
 
-from seqmodel import run
+from seqmodel import contract, run
 from seqmodel.errors import UserError
 from seqmodel.job import pod
 from seqmodel.outputs import OWNER_FILE, TERMINATION_LOG_ENV, prepare_output_dir
@@ -69,7 +69,7 @@ def test_a_retry_of_the_same_run_stages_again(volumes: dict[str, Path]) -> None:
 def test_a_version_owned_by_another_run_is_taken(volumes: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert stage(volumes, "run-a") == 0
     capsys.readouterr()
-    assert stage(volumes, "run-b") == pod.EXIT_VERSION_TAKEN == 3
+    assert stage(volumes, "run-b") == contract.EXIT_VERSION_TAKEN == 3
     err = capsys.readouterr().err
     assert err == f"error: output dir {volumes['output']} already holds another run's files (owner run-a); " \
                   f"this version is taken\n"
@@ -88,7 +88,7 @@ def test_files_without_an_owner_marker_make_the_version_taken(volumes: dict[str,
 
 def test_a_missing_data_type_names_its_path_in_the_volume(volumes: dict[str, Path],
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    assert stage(volumes, "run-a", "--type=genome", "--type=reads", f"--source={SOURCE}") == run.EXIT_USER_ERROR == 2
+    assert stage(volumes, "run-a", "--type=genome", "--type=reads", f"--source={SOURCE}") == contract.EXIT_USER_ERROR == 2
     assert capsys.readouterr().err == f"error: data path data/reads not found in {SOURCE}\n"
 
 

@@ -59,10 +59,14 @@ class SweepReconciler:
         self.running: set[Key] = set()
         self.dirty: set[Key] = set()
         self.states: dict[Key, SweepState] = {}
-        # kopf's indexes, handed over by the handlers that receive them: (ns, name) -> the sweep's body,
-        # and (ns, sweep uid) -> its trials' summaries.
+        # kopf's indexes (read_from): (ns, name) -> the sweep's body, (ns, sweep uid) -> its trials' summaries.
         self.sweeps: Mapping[Key, Iterable[Mapping[str, Any]]] = {}
         self.trials: Mapping[Key, Iterable[ss.Trial]] = {}
+
+    def read_from(self, sweeps: Mapping[Key, Iterable[Mapping[str, Any]]],
+                  trials: Mapping[Key, Iterable[ss.Trial]]) -> None:
+        """Read sweeps and trials from these (kopf's live indexes, which only handlers receive)."""
+        self.sweeps, self.trials = sweeps, trials
 
     # --- scheduling ---------------------------------------------------------------------------
     def poke(self, key: Key) -> None:

@@ -1,0 +1,33 @@
+"""seqmodel.contract is the one statement of what a job means: its rules are defined there and nowhere else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from seqmodel import contract
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = [p for d in ("seqmodel", "operator", "hack", "bench") for p in (ROOT / d).rglob("*.py")]
+
+
+@pytest.mark.parametrize("name", ["CHECKPOINT_FLAGS", "CHECKPOINT_USES", "JOB_OWNED_HPARAMS", "EXIT_USER_ERROR",
+                                  "EXIT_VERSION_TAKEN", "MAX_JOB_NAME_CHARS", "GROUP"])
+def test_each_rule_is_defined_once(name: str) -> None:
+    definition = re.compile(rf"^\s*(\w+\s*,\s*)*{name}\b(\s*,\s*\w+)*\s*(:[^=]+)?=(?!=)", re.MULTILINE)
+    defined_in = [str(p.relative_to(ROOT)) for p in SOURCES if definition.search(p.read_text())]
+    assert defined_in == ["seqmodel/contract.py"]
+
+
+def test_no_copy_of_the_checkpoint_flags_is_spelled_out() -> None:
+    """A tuple of the flags written again elsewhere is the drift this module exists to stop."""
+    copies = [str(p.relative_to(ROOT)) for p in SOURCES
+              if re.search(r'\(\s*"resume_from_checkpoint",\s*"load_checkpoint_path"', p.read_text())]
+    assert copies == ["seqmodel/contract.py"]
+
+
+def test_the_flags_a_job_owns_include_every_checkpoint_flag() -> None:
+    assert set(contract.CHECKPOINT_FLAGS) == set(contract.CHECKPOINT_USES.values())
+    assert set(contract.CHECKPOINT_FLAGS) <= set(contract.JOB_OWNED_HPARAMS)
