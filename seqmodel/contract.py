@@ -3,16 +3,17 @@ notebook client import these rules, and none of them restates one.
 
 Pure and cheap to import (no torch, no Kubernetes client): the operator image has neither torch nor the
 training code's dependencies. Here: the API's names and labels, the name rule, the hparams a job sets
-itself, the checkpoint flags, the exit codes no retry can fix, and how replicates add up to the job's
-phase and metrics.
+itself and how the rest are checked, the checkpoint flags, each replicate's seed and `seqmodel.run`
+arguments, the exit codes no retry can fix, and how replicates add up to the job's phase and metrics.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from seqmodel.errors import UserError
+from seqmodel.hparam import Hparams, format_value
 
 # --- the API -----------------------------------------------------------------------------------------------
 GROUP, VERSION = "seqmodel.dev", "v1alpha1"
@@ -61,6 +62,46 @@ JOB_OWNED_HPARAMS = (
 def checkpoint_use(mode: str, checkpoint: Mapping[str, object]) -> str:
     """weights in test mode, encoder in train mode, unless the checkpoint says."""
     return str(checkpoint.get("use") or ("weights" if mode == "test" else "encoder"))
+
+
+def checked_hparams(hparams: Mapping[str, Any], registry: Hparams, field: str) -> dict[str, Any]:
+    """The user's hparams (at `field`: "hparams", "spec.hparams"), typed by `registry`; unknown names, wrong
+    types and names the job sets itself are refused naming the hparam."""
+    for name in hparams:
+        if name in JOB_OWNED_HPARAMS:
+            raise ContractError(f"{field}.{name}: set by the job (mode, checkpoint, output, data), not in hparams")
+    try:
+        full = registry.parse_dict(dict(hparams), where=f"{field}: ")
+    except UserError as err:
+        raise ContractError(str(err)) from None
+    return {name: full[name] for name in hparams}
+
+
+# --- one replicate's run -----------------------------------------------------------------------------------
+def replicate_seed(version: int, hparams: Mapping[str, Any], pinned_elsewhere: bool = False) -> Optional[int]:
+    """Replicates are independent samples: each version its own seed, unless the user pinned one. Pinned in
+    the hparams: that seed; in a config file (`pinned_elsewhere`): None, so that no --seed overrides it."""
+    if "seed" in hparams:
+        return int(hparams["seed"])
+    return None if pinned_elsewhere else version
+
+
+def run_args(hparams: Mapping[str, Any], *, mode: str, root_dir: str, seed: Optional[int],
+             data_root: Optional[str] = None, checkpoint: Optional[tuple[str, str]] = None,
+             config: Optional[str] = None, component_hparams: Mapping[str, Any] | None = None) -> list[str]:
+    """`python -m seqmodel.run` arguments of one replicate, in one order on every backend: the config file,
+    the user's hparams, custom components' hparams, then what the job owns. `checkpoint` is (flag, file)."""
+    args = [f"--config={config}"] if config else []
+    args += [f"--{name}={format_value(value)}" for name, value in sorted(hparams.items()) if name != "seed"]
+    args += [f"--{name}={format_value(value)}" for name, value in sorted((component_hparams or {}).items())]
+    if data_root is not None:
+        args.append(f"--data_root={data_root}")
+    args += [f"--mode={mode}", f"--default_root_dir={root_dir}"]
+    if seed is not None:
+        args.append(f"--seed={seed}")
+    if checkpoint is not None:
+        args.append(f"--{checkpoint[0]}={checkpoint[1]}")
+    return args
 
 
 # --- the pod's exit codes that no retry can fix -------------------------------------------------------------

@@ -10,9 +10,9 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from seqmodel.errors import UserError
-from seqmodel.hparam import digest, format_value, registry
+from seqmodel import contract
 from seqmodel.contract import CHECKPOINT_USES, checkpoint_use
+from seqmodel.hparam import digest, registry
 from seqmodel_operator import configs
 from seqmodel_operator import constants as C
 from seqmodel_operator.settings import Config
@@ -77,40 +77,25 @@ class Plan:
         """Who owns a version directory: the replicate of this object, whatever its child Job is called."""
         return f"{self.uid}/{replicate}"
 
-    def seed(self, version: int) -> int | None:
-        """Replicates are independent samples: each version its own seed, unless the user pinned one
-        (in spec.hparams, or in the config file: then no --seed flag overrides it)."""
-        if not self.seed_pinned:
-            return version
-        return int(self.hparams["seed"]) if "seed" in self.hparams else None
-
     def run_args(self, version: int) -> list[str]:
-        """`seqmodel.run` arguments of one replicate: the user's hparams, then what the operator owns."""
-        args = [f"--config={posixpath.join(CONFIG_MOUNT, self.config_key)}"] if self.config_key else []
-        args += [f"--{name}={format_value(value)}" for name, value in sorted(self.hparams.items()) if name != "seed"]
-        args += [f"--{name}={format_value(value)}" for name, value in sorted(self.component_hparams.items())]
-        if self.data:
-            args.append(f"--data_root={STAGED_DATA}")
-        args += [f"--mode={self.mode}", f"--default_root_dir={OUTPUT_MOUNT}"]
-        seed = self.seed(version)
-        if seed is not None:
-            args.append(f"--seed={seed}")
-        if self.checkpoint:
-            args.append(f"--{self.checkpoint.flag}={posixpath.join(CHECKPOINT_MOUNT, self.checkpoint.file)}")
-        return args
+        """`seqmodel.run` arguments of one replicate, by the contract's rules, with the pod's paths."""
+        checkpoint = ((self.checkpoint.flag, posixpath.join(CHECKPOINT_MOUNT, self.checkpoint.file))
+                      if self.checkpoint else None)
+        return contract.run_args(
+            self.hparams, mode=self.mode, root_dir=OUTPUT_MOUNT,
+            seed=contract.replicate_seed(version, self.hparams, pinned_elsewhere=self.seed_pinned),
+            data_root=STAGED_DATA if self.data else None, checkpoint=checkpoint,
+            config=posixpath.join(CONFIG_MOUNT, self.config_key) if self.config_key else None,
+            component_hparams=self.component_hparams)
 
 
 def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """The user's hparams, each checked by the registry (the CRD schema should have done it already,
-    unless it is stale); operator-owned ones are refused."""
-    for name in hparams:
-        if name in C.JOB_OWNED_HPARAMS:
-            raise SpecError(f"spec.hparams.{name}: set by the operator, not in hparams")
+    """spec.hparams by the contract's rule, against the built-in registry (the CRD schema should have
+    checked them already, unless it is stale)."""
     try:
-        full = registry().parse_dict(dict(hparams), where="spec.hparams: ")
-    except UserError as err:
+        return contract.checked_hparams(hparams, registry(), "spec.hparams")
+    except contract.ContractError as err:
         raise SpecError(str(err)) from None
-    return {name: full[name] for name in hparams}
 
 
 def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None) -> tuple[CheckpointMount, dict]:

@@ -125,8 +125,10 @@ class LocalBackend:
     def _write_run_script(self, version: int, out: Path) -> Path:
         files = out / JOB_FILES
         files.mkdir()
-        args = S.run_args(self.hparams, mode=self.config.mode, root_dir=out, version=version,
-                          data_root=self.config.data_root, checkpoint=self.checkpoint)
+        checkpoint = (self.checkpoint[0], str(self.checkpoint[1])) if self.checkpoint else None
+        args = contract.run_args(self.hparams, mode=self.config.mode, root_dir=str(out),
+                                 seed=contract.replicate_seed(version, self.hparams),
+                                 data_root=self.config.data_root, checkpoint=checkpoint)
         script = files / "run.sh"
         script.write_text(fill("run", args=args, workdir=os.getcwd(),
                                      python=self.config.python or sys.executable, summary=files / "summary.json",

@@ -1,10 +1,10 @@
 """What a job is before it runs, for every backend: its checked hparams, its canonical name, its run
 arguments and the SeqTrainingJob it becomes. Pure functions, no I/O beyond a checkpoint's hparams.yaml.
 
-The names, owned hparams, checkpoint flags and phase rules are seqmodel.contract's. The rules here still
-mirror the operator's (operator/seqmodel_operator/plan.py): the same hparams are refused, a replicate runs
-with `seed = <its version>` unless the hparams pin one, and a run that loads a whole model is named by
-that model's hparams. (Moving them into the contract too is the next step of the job-contract issue.)
+The rules themselves (owned hparams, checks, seeds, run arguments, phases) are seqmodel.contract's, which
+the operator follows too. The canonical name here still mirrors the operator's plan.py: a run that loads a
+whole model is named by that model's hparams (its move into the contract is the job-contract issue's
+next step).
 """
 
 from __future__ import annotations
@@ -12,21 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from seqmodel import contract
 from seqmodel.contract import API_VERSION, CHECKPOINT_USES, JOB_KIND, JOB_OWNED_HPARAMS, MODES, ContractError
-from seqmodel.hparam import format_value, registry, registry_for
+from seqmodel.hparam import registry, registry_for
 
 # A job the client cannot submit: the contract's error, under the name notebooks catch.
 JobSpecError = ContractError
 
 
 def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """The user's hparams, typed by the registry of the components they choose; unknown names, wrong
-    types and names a job sets itself are refused naming the hparam."""
-    for name in hparams:
-        if name in JOB_OWNED_HPARAMS:
-            raise JobSpecError(f"hparams.{name}: set by the job (mode, checkpoint, output, data), not in hparams")
-    full = registry_for(hparams).parse_dict(dict(hparams), where="hparams: ")
-    return {name: full[name] for name in hparams}
+    """The user's hparams, typed by the registry of the components they choose (the contract's rule)."""
+    return contract.checked_hparams(hparams, registry_for(hparams), "hparams")
 
 
 def split_component_hparams(hparams: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -71,24 +67,6 @@ def canonical_name(hparams: Mapping[str, Any], inherited: Mapping[str, Any] | No
     loads a whole model passes that model's hparams as `inherited`, as the operator does."""
     named = {k: v for k, v in {**(inherited or {}), **hparams}.items() if k not in JOB_OWNED_HPARAMS}
     return registry_for(named).canonical_name(named)
-
-
-def seed_of(hparams: Mapping[str, Any], version: int) -> int:
-    """Replicates are independent samples: each version its own seed unless the hparams pin one."""
-    return int(hparams["seed"]) if "seed" in hparams else version
-
-
-def run_args(hparams: Mapping[str, Any], *, mode: str, root_dir: Path, version: int,
-             data_root: str | None = None, checkpoint: tuple[str, Path] | None = None) -> list[str]:
-    """`python -m seqmodel.run` arguments of one replicate, in the operator's order: the user's hparams,
-    then what the job owns. `checkpoint` is (flag, file)."""
-    args = [f"--{name}={format_value(value)}" for name, value in sorted(hparams.items()) if name != "seed"]
-    if data_root is not None:
-        args.append(f"--data_root={data_root}")
-    args += [f"--mode={mode}", f"--default_root_dir={root_dir}", f"--seed={seed_of(hparams, version)}"]
-    if checkpoint is not None:
-        args.append(f"--{checkpoint[0]}={checkpoint[1]}")
-    return args
 
 
 def job_body(name: str, namespace: str, spec: Mapping[str, Any], labels: Mapping[str, str] | None = None

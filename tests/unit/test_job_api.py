@@ -69,6 +69,18 @@ def test_a_pinned_seed_is_used_by_every_replicate(tmp_path: Path) -> None:
     assert [argv_of(out)[-1] for out in job.outputs()] == ["--seed=7", "--seed=7"]
 
 
+@pytest.mark.parametrize("hparams", [HP, {**HP, "seed": 7}, {**HP, "dropout": 0.0, "seq_file": "my genome.fa"}])
+def test_a_replicate_runs_with_the_same_arguments_on_both_backends(tmp_path: Path, hparams: dict) -> None:
+    """One rule for seeds and run arguments (seqmodel.contract): the local run's argv is the operator's
+    rendered trainer args but for the paths, which are the pod's there."""
+    job = local(tmp_path, hparams, replicates=2).submit()
+    job.wait(timeout=60, poll=0.05, progress=False)
+    plan = make_plan(job_body(hparams=hparams), Config())
+    for version, out in enumerate(job.outputs()):
+        pod_args = plan.run_args(version)
+        assert argv_of(out) == [a.replace("--default_root_dir=/output", f"--default_root_dir={out}") for a in pod_args]
+
+
 def test_every_replicate_is_a_row_of_the_job_log_beside_the_runs(tmp_path: Path) -> None:
     job = local(tmp_path, name="pre", replicates=2).submit()
     rows = joblog.read(tmp_path / "out" / "runs" / "jobs.jsonl")
