@@ -1,4 +1,5 @@
-"""seqmodel.contract is the one statement of what a job means: its rules are defined there and nowhere else."""
+"""seqmodel.contract is the one statement of what a job means: its rules are defined there and nowhere else,
+and its phase and metrics rules hold for every backend."""
 
 from __future__ import annotations
 
@@ -31,3 +32,27 @@ def test_no_copy_of_the_checkpoint_flags_is_spelled_out() -> None:
 def test_the_flags_a_job_owns_include_every_checkpoint_flag() -> None:
     assert set(contract.CHECKPOINT_FLAGS) == set(contract.CHECKPOINT_USES.values())
     assert set(contract.CHECKPOINT_FLAGS) <= set(contract.JOB_OWNED_HPARAMS)
+
+
+@pytest.mark.parametrize("phases,replicates,suspended,expected", [
+    ([], 2, False, "Pending"),
+    ([], 2, True, "Suspended"),
+    (["Pending", "Pending"], 2, False, "Pending"),
+    (["Running", "Pending"], 2, False, "Running"),
+    (["Succeeded"], 2, False, "Running"),  # one done, one not created yet
+    (["Succeeded", "Succeeded"], 2, False, "Succeeded"),
+    (["Succeeded", "Succeeded"], 2, True, "Succeeded"),
+    (["Succeeded", "Failed"], 2, False, "Failed"),
+    (["Running", "Failed"], 2, True, "Failed"),
+    (["Suspended", "Suspended"], 2, True, "Suspended"),
+    (["Suspended", "Suspended"], 2, False, "Pending"),  # queued by Kueue
+])
+def test_job_phase(phases: list[str], replicates: int, suspended: bool, expected: str) -> None:
+    assert contract.job_phase(phases, replicates, suspended) == expected
+
+
+def test_mean_metrics() -> None:
+    entries = [("Succeeded", {"a": 1.0, "b": 2.0}), ("Succeeded", {"a": 3.0, "b": None}), ("Succeeded", {"a": 5.0}),
+               ("Failed", {"a": 100.0}), ("Running", {})]
+    assert contract.mean_metrics(entries) == {"a": 3.0, "b": None}
+    assert contract.mean_metrics([("Running", {})]) == {}

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from operator_support import PodsOf, child_job, job_body, pod, terminated
-from seqmodel import contract
 from seqmodel_operator import constants as C
 from seqmodel_operator import status as st
 
@@ -168,30 +167,6 @@ def test_a_pending_replicate_says_why_its_pod_is_not_running() -> None:
 
 
 # --- summaries -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("phases,replicates,suspended,expected", [
-    ([], 2, False, "Pending"),
-    ([], 2, True, "Suspended"),
-    (["Pending", "Pending"], 2, False, "Pending"),
-    (["Running", "Pending"], 2, False, "Running"),
-    (["Succeeded"], 2, False, "Running"),  # one done, one not created yet
-    (["Succeeded", "Succeeded"], 2, False, "Succeeded"),
-    (["Succeeded", "Succeeded"], 2, True, "Succeeded"),
-    (["Succeeded", "Failed"], 2, False, "Failed"),
-    (["Running", "Failed"], 2, True, "Failed"),
-    (["Suspended", "Suspended"], 2, True, "Suspended"),
-    (["Suspended", "Suspended"], 2, False, "Pending"),  # queued by Kueue
-])
-def test_overall_phase(phases: list[str], replicates: int, suspended: bool, expected: str) -> None:
-    assert contract.job_phase(phases, replicates, suspended) == expected
-
-
-def test_mean_metrics() -> None:
-    entries = [("Succeeded", {"a": 1.0, "b": 2.0}), ("Succeeded", {"a": 3.0, "b": None}), ("Succeeded", {"a": 5.0}),
-               ("Failed", {"a": 100.0}), ("Running", {})]
-    assert contract.mean_metrics(entries) == {"a": 3.0, "b": None}
-    assert contract.mean_metrics([("Running", {})]) == {}
-
-
 def test_set_condition_moves_the_transition_time_only_on_a_status_change() -> None:
     other = {"type": "Other", "status": "True", "lastTransitionTime": "t0"}
     conds = st.set_condition([other], "Ready", "False", "Creating", "0 of 2", 1, "t1")
