@@ -24,7 +24,7 @@ from seqmodel.hparam import registry
 from seqmodel.model.flops import train_flops_per_token
 from seqmodel.task.optim import build_optimizer
 from seqmodel.task.ptmask import PtMaskTask
-from seqmodel.trainer import build_trainer
+from seqmodel.training.trainer import build_trainer
 
 CONFIG = {"d_model": 128, "n_layers": 2, "n_heads": 4, "d_ff": 512, "seq_len": 256, "batch_size": 16,
           "dropout": 0.1, "accelerator": "cpu", "devices": "1", "limit_val_batches": 0.0,

@@ -3,8 +3,8 @@
 # SEQMODEL_OPERATOR_IMAGE, seqmodel-trainer:<seqmodel VERSION>).
 #   docker build -f docker/trainer.Dockerfile -t seqmodel-trainer:1.3.0 .
 # The operator's child Job sets the command of each container (templates/job.yaml.j2):
-#   init container `stage`: python -m seqmodel.job.pod stage ...  (claim the version directory, copy data to scratch)
-#   container `trainer`:    python -m seqmodel.job.pod run ...    (seqmodel.run in scratch, outputs to /output)
+#   init container `stage`: python -m seqmodel.pod stage ...  (claim the version directory, copy data to scratch)
+#   container `trainer`:    python -m seqmodel.pod run ...    (seqmodel.run in scratch, outputs to /output)
 # ENTRYPOINT is that same module, so `docker run IMAGE stage|run ...` does what the pod does;
 # tests/unit/test_dockerfiles.py keeps the two equal.
 
@@ -37,5 +37,5 @@ ENV HOME=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib
 USER 1000:1000
 WORKDIR /scratch
-ENTRYPOINT ["python", "-m", "seqmodel.job.pod"]
+ENTRYPOINT ["python", "-m", "seqmodel.pod"]
 CMD ["--help"]

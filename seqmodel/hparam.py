@@ -22,7 +22,7 @@ from seqmodel.errors import UserError
 
 # Modules whose `HPARAMS` group is part of every run (order = order in --help).
 BUILTIN_GROUP_MODULES: tuple[str, ...] = (
-    "seqmodel.trainer_hparams",
+    "seqmodel.training.hparams",
     "seqmodel.dataset.hparams",
     "seqmodel.model.hparams",
     "seqmodel.task.hparams",

@@ -23,7 +23,7 @@ from typing import NoReturn, Sequence
 
 from seqmodel.errors import UserError
 
-TEMPLATE = "workspace_template"
+TEMPLATE = "template"
 DIRS = ("data", "configs", "src", "out")
 SAMPLE_DIR = Path("data") / "genome"
 
@@ -55,7 +55,7 @@ def template_files() -> dict[Path, bytes]:
             else:
                 files[rel / entry.name] = entry.read_bytes()
 
-    walk(resources.files("seqmodel") / TEMPLATE, Path())
+    walk(resources.files("seqmodel.workspace") / TEMPLATE, Path())
     return files
 
 
@@ -115,7 +115,7 @@ def next_steps(root: Path, has_data: bool) -> str:
         "  python -m seqmodel.run --config configs/example.yaml --help      # every hparam, the example encoder's too",
         "  python -m seqmodel.run --config configs/example.yaml             # train it; outputs in out/example",
         "  python -m seqmodel.run --config configs/example.yaml --default_root_dir="
-        "$(python -m seqmodel.job.layout out --config configs/example.yaml)   # a new out/<name>/version_<n> each time",
+        "$(python -m seqmodel.outputs.versions out --config configs/example.yaml)   # a new out/<name>/version_<n> each time",
     ]
     return "\n".join(lines)
 

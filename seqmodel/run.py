@@ -1,6 +1,6 @@
 """Entry point: `python -m seqmodel.run` or `python seqmodel/run.py`, hparams as `--name=value`.
 
-`--config FILE` reads hparams from YAML config files and presets first (flags win; see seqmodel.config);
+`--config FILE` reads hparams from YAML config files and presets first (flags win; see seqmodel.config.files);
 `./src` goes on sys.path, so components named `package.module:Class` load from it. `--mode=train` fits a
 model, `--mode=test` evaluates one (`--load_checkpoint_path`) and writes per-window predictions. Everything goes to `--default_root_dir`, which must be empty unless resuming.
 Tracked hparams (what is learned) of a run that loads or resumes a checkpoint come from that checkpoint
@@ -21,12 +21,12 @@ import argparse
 from typing import Any, Mapping, NoReturn, Optional, Sequence
 
 from seqmodel import VERSION
-from seqmodel.config import Resolution, default_parser, registry_of, resolve
+from seqmodel.config.files import Resolution, default_parser, registry_of, resolve
 from seqmodel.contract import EXIT_USER_ERROR
 from seqmodel.errors import UserError
 from seqmodel.hparam import Hparams
-from seqmodel.outputs import write_termination_log
-from seqmodel.workspace import add_src_to_path
+from seqmodel.outputs.run_dir import write_termination_log
+from seqmodel.workspace.paths import add_src_to_path
 
 
 
@@ -47,7 +47,7 @@ class _Preloaded(dict):
     def peek(self, flag: str, value: str, root: str) -> Optional[Mapping[str, Any]]:
         from pathlib import Path
 
-        from seqmodel import checkpoint  # torch: only for runs that start from a checkpoint
+        from seqmodel.outputs import checkpoint  # torch: only for runs that start from a checkpoint
 
         path = checkpoint.resolve_resume(value, Path(root)) if flag == "resume_from_checkpoint" else Path(value)
         ckpt = checkpoint.read(path)
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         preloaded = _Preloaded()
         resolution = parse_argv(argv, peek=preloaded.peek)
-        from seqmodel.pipeline import run  # torch is imported only once the arguments are valid
+        from seqmodel.training.fit import run  # torch is imported only once the arguments are valid
 
         run(resolution.hparams, resolution.explicit, summary, reg=resolution.registry, preloaded=preloaded)
         summary["status"] = "succeeded"

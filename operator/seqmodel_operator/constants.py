@@ -1,10 +1,10 @@
 """Names shared by the CRDs, the rendered Jobs and the handlers: one place each. Those every party uses
-(seqmodel.contract, seqmodel.job.space) are defined there: seqmodel cannot import the operator."""
+(seqmodel.contract, seqmodel.contract.space) are defined there: seqmodel cannot import the operator."""
 
 from seqmodel.contract import (API_VERSION, EXIT_USER_ERROR, EXIT_VERSION_TAKEN, GROUP, JOB_KIND, JOB_OWNED_HPARAMS,
                                JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE, LABEL_SWEEP, LABEL_TRIAL, MAX_JOB_NAME_CHARS,
                                SWEEP_KIND, SWEEP_PLURAL, VERSION)
-from seqmodel.job.space import MAX_TRIALS
+from seqmodel.contract.space import MAX_TRIALS
 
 __all__ = ["API_VERSION", "EXIT_USER_ERROR", "EXIT_VERSION_TAKEN", "GROUP", "JOB_KIND", "JOB_OWNED_HPARAMS",
            "JOB_PLURAL", "LABEL_REPLICATE", "LABEL_SWEEP", "LABEL_TRIAL", "MAX_TRIALS", "SWEEP_KIND", "SWEEP_PLURAL",

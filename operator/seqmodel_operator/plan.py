@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from seqmodel import contract
 from seqmodel.contract import CHECKPOINT_USES, checkpoint_use
 from seqmodel.hparam import digest, registry
-from seqmodel_operator import configs
+from seqmodel_operator import config_from
 from seqmodel_operator import constants as C
 from seqmodel_operator.settings import Config
 
@@ -99,7 +99,7 @@ def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None) -> tuple[CheckpointMount, dict]:
-    """The checkpoint to mount and the hparams it was trained with (for the canonical name).
+    """The checkpoint to mount and the hparams that named its job (for the canonical name).
 
     `source` is the SeqTrainingJob named by spec.checkpoint.fromJob; the caller waits until it succeeded.
     """
@@ -117,7 +117,8 @@ def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None)
     file_path = posixpath.join(entry["outputPath"], ckpt.get("file", "checkpoints/last.ckpt"))
     directory, file = posixpath.split(file_path)
     claim = (source["spec"].get("output") or {}).get("claim") or ""
-    return CheckpointMount(claim, directory, file, flag), dict(source["spec"].get("hparams") or {})
+    named = {**(source["spec"].get("componentHparams") or {}), **(source["spec"].get("hparams") or {})}
+    return CheckpointMount(claim, directory, file, flag), named
 
 
 def _output_claim_of(spec: Mapping[str, Any], config: Config | None) -> str:
@@ -132,13 +133,12 @@ def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any]
     meta, spec = body["metadata"], body.get("spec") or {}
     mode = spec.get("mode", "train")
     hparams = checked_hparams(spec.get("hparams") or {})
-    config_from = spec.get("configFrom")
+    config_ref = spec.get("configFrom")
     try:
-        from_config = configs.config_values(config_files or {}, config_from.get("key", "config.yaml"),
-                                            config_from["name"]) if config_from else {}
-        config_builtin, custom = configs.split(from_config, spec.get("componentHparams") or {})
-        named_registry = configs.with_custom(custom)
-    except configs.ConfigSpecError as err:
+        from_config = config_from.config_values(config_files or {}, config_ref.get("key", "config.yaml"),
+                                                config_ref["name"]) if config_ref else {}
+        config_builtin, custom = config_from.split(from_config, spec.get("componentHparams") or {})
+    except config_from.ConfigSpecError as err:
         raise SpecError(str(err)) from None
     output_claim = _output_claim_of(spec, config)
     if not output_claim:
@@ -149,17 +149,16 @@ def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any]
         # A source that named no claim wrote to the operator's default claim, not necessarily to ours.
         checkpoint = CheckpointMount(checkpoint.claim or config.output_claim or output_claim, checkpoint.sub_path,
                                      checkpoint.file, checkpoint.flag)
-    # A run that loads a whole model learns with its hparams (seqmodel.run inherits them), so its name does
-    # too: predictions of a model are the next version of that model's name. Encoder init takes its own.
-    own = {**config_builtin, **hparams}
-    named_by = {**inherited, **own} if checkpoint and checkpoint.flag != "load_encoder_from_checkpoint" else own
-    named_by = {k: v for k, v in named_by.items() if k not in C.JOB_OWNED_HPARAMS}
-    canonical = named_registry.canonical_name({**named_by, **custom})
+    own = {**config_builtin, **custom, **hparams}
+    try:
+        canonical = contract.canonical_name(contract.named_hparams(own, inherited, checkpoint and checkpoint.flag))
+    except contract.ContractError as err:
+        raise SpecError(f"spec.{err}") from None
     return Plan(
         name=meta["name"], namespace=meta["namespace"], uid=meta["uid"], mode=mode, hparams=hparams,
         canonical=canonical, image=spec.get("image") or config.image, output_claim=output_claim,
         output_root=(spec.get("output") or {}).get("root", "runs"), replicates=int(spec.get("replicates", 1)),
         seed_pinned="seed" in own, checkpoint=checkpoint, data=spec.get("data"), spec=spec,
-        config_key=config_from.get("key", "config.yaml") if config_from else None,
+        config_key=config_ref.get("key", "config.yaml") if config_ref else None,
         component_hparams=dict(spec.get("componentHparams") or {}),  # the config's own come with --config
     )

@@ -11,7 +11,7 @@ Variables of `job.yaml.j2`:
   labels, annotations        app.kubernetes.io/* and seqmodel.dev/* (parent, replicate, version, output)
   owner                      the ownerReference to the SeqTrainingJob (deletion cascades)
   image, image_pull_policy   the trainer image
-  stage_args, run_args       arguments of `python -m seqmodel.job.pod stage|run` (`$` doubled, see literal)
+  stage_args, run_args       arguments of `python -m seqmodel.pod stage|run` (`$` doubled, see literal)
   env                        the termination-log variable and HOME, as a list of {name, value}
   resources                  {limits, requests}: GPUs as config.gpu_resource, cpu, memory
   node_selector, tolerations GPU type and the configured placement
@@ -36,7 +36,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from seqmodel import VERSION
-from seqmodel.outputs import TERMINATION_LOG_ENV
+from seqmodel.outputs.run_dir import TERMINATION_LOG_ENV
 from seqmodel_operator import constants as C
 from seqmodel_operator.plan import (CHECKPOINT_MOUNT, CODE_MOUNT, CONFIG_MOUNT, DATA_MOUNT, OUTPUT_MOUNT,
                                     SCRATCH_MOUNT, TERMINATION_LOG, TMP_MOUNT, Plan)
@@ -286,8 +286,8 @@ def check_job(job: Any, ctx: Mapping[str, Any]) -> None:
         _fail("the pod must run as non-root")
     if any("hostPath" in v for v in pod.get("volumes") or []):
         _fail("hostPath volumes are not allowed")
-    expected = {"stage": (["python", "-m", "seqmodel.job.pod", "stage"], ctx["stage_args"]),
-                "trainer": (["python", "-m", "seqmodel.job.pod", "run"], ctx["run_args"])}
+    expected = {"stage": (["python", "-m", "seqmodel.pod", "stage"], ctx["stage_args"]),
+                "trainer": (["python", "-m", "seqmodel.pod", "run"], ctx["run_args"])}
     containers = (pod.get("initContainers") or []) + (pod.get("containers") or [])
     for c in containers:
         sc = c.get("securityContext") or {}

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Mapping, Optional
 import pytorch_lightning as pl
 
 from seqmodel.hparam import HparamGroup
-from seqmodel.workspace import data_path, data_paths
+from seqmodel.workspace.paths import data_path, data_paths
 
 
 class DataModuleBase(pl.LightningDataModule):

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from seqmodel.atomic import atomic_open
+from seqmodel.outputs.atomic import atomic_open
 from seqmodel.dataset.seq import Alphabet, iter_fasta_files, open_input, split_paths
 
 CACHE_FORMAT = 1

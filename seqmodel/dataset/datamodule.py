@@ -35,7 +35,7 @@ from seqmodel.dataset.datasets import FixedWindows, SampledWindows, _GenomeWindo
 from seqmodel.dataset.labels import read_label_names, read_labelled_bed
 from seqmodel.dataset.seq import Alphabet, DataError, read_bed, split_paths
 from seqmodel.dataset.windows import sample_id, shard
-from seqmodel.workspace import where_relative
+from seqmodel.workspace.paths import where_relative
 
 __all__ = ["SeqDataModule", "read_label_names", "collate", "ShardSampler"]
 

@@ -4,7 +4,7 @@ from seqmodel.components import builtin_names
 from seqmodel.hparam import Hparam, HparamGroup
 
 # The data root's default. `python -m seqmodel.run` uses $SEQMODEL_DATA_ROOT instead when it is set and no
-# config file or flag sets data_root (seqmodel.workspace).
+# config file or flag sets data_root (seqmodel.workspace.paths).
 DATA_ROOT_DEFAULT = "data"
 
 HPARAMS = HparamGroup(

@@ -19,7 +19,7 @@ from seqmodel import contract
 from seqmodel.errors import UserError
 from seqmodel.job import joblog
 from seqmodel.job import spec as S
-from seqmodel.job.config import JobConfig, load_config
+from seqmodel.job.defaults import JobConfig, load_config
 from seqmodel.job.kube_backend import KubeBackend
 from seqmodel.job.kubeapi import KubeApi, KubeError, Target
 from seqmodel.job.local_backend import LocalBackend

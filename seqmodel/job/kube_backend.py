@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from seqmodel import contract
 from seqmodel.job import spec as S
-from seqmodel.job.config import JobConfig
+from seqmodel.job.defaults import JobConfig
 from seqmodel.job.kubeapi import KubeApi, KubeError, Target
 from seqmodel.job.status import FAILED, JobFailed, JobStatus, Placed, WaitTimeout, from_stj
 

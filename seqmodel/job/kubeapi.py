@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from seqmodel.errors import UserError
-from seqmodel.job.config import JobConfig
+from seqmodel.job.defaults import JobConfig
 from seqmodel.contract import GROUP, VERSION
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

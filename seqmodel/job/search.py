@@ -1,5 +1,5 @@
 """Searches from a notebook: search spaces as lists of hparam dicts (`grid`, `random`, `expand`, from
-seqmodel.job.space, which the operator uses too), run as one Job per point (`submit_all`) or as one
+seqmodel.contract.space, which the operator uses too), run as one Job per point (`submit_all`) or as one
 SeqSweep the operator runs (`sweep`). Torch-free.
 """
 
@@ -13,10 +13,10 @@ from seqmodel import contract
 from seqmodel.hparam import HparamError, registry_for
 from seqmodel.job import spec as S
 from seqmodel.job.api import Job, submit_jobs
-from seqmodel.job.config import load_config
+from seqmodel.job.defaults import load_config
 from seqmodel.job.kube_backend import job_spec
 from seqmodel.job.kubeapi import KubeApi, Target
-from seqmodel.job.space import MAX_TRIALS, SearchError, count, expand, grid, random
+from seqmodel.contract.space import MAX_TRIALS, SearchError, count, expand, grid, random
 from seqmodel.job.sweep import Sweep, sweep_body
 
 __all__ = ["SearchError", "check_parameters", "count", "expand", "grid", "random", "submit_all", "sweep"]

@@ -54,7 +54,7 @@ def checked_checkpoint(mode: str, checkpoint: Mapping[str, Any] | None) -> dict[
 def saved_hparams(checkpoint_file: Path) -> dict[str, Any]:
     """The hparams of the run that wrote `<run>/checkpoints/<file>`, from its `<run>/hparams.yaml`
     (migrated like any saved config); {} when there is none."""
-    from seqmodel.config import load  # the config loader migrates saved runs; torch-free
+    from seqmodel.config.files import load  # the config loader migrates saved runs; torch-free
 
     saved = checkpoint_file.parent.parent / "hparams.yaml"
     if not saved.is_file():

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Union
 from seqmodel import contract
 from seqmodel.job import spec as S
 from seqmodel.job.api import Job
-from seqmodel.job.config import load_config
+from seqmodel.job.defaults import load_config
 from seqmodel.job.kubeapi import KubeApi, KubeError, Target
 from seqmodel.job.progress import follow
 from seqmodel.job.status import FAILED, PENDING

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Mapping, Optional, Sequence
 import pytorch_lightning as pl
 import torch
 
-from seqmodel import checkpoint
+from seqmodel.outputs import checkpoint
 from seqmodel.components import load_class
 from seqmodel.hparam import HparamError, HparamGroup, registry
 from seqmodel.model.base import EncoderBase, HeadBase

@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from seqmodel.atomic import atomic_open
+from seqmodel.outputs.atomic import atomic_open
 
 
 class PredictionWriter(pl.Callback):

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 
 from e2e_support import REPO, RUN_TIMEOUT
 from seqmodel.job import joblog
-from seqmodel.job.config import CONFIG_ENV
+from seqmodel.job.defaults import CONFIG_ENV
 
 NOTEBOOK = REPO / "examples" / "notebooks" / "quickstart.ipynb"
 

@@ -137,8 +137,8 @@ def test_string_hparam_is_one_verbatim_argument(cluster, api, batch, op_namespac
     # as written; every `$` doubled, which the kubelet's `$(VAR)` expansion reads back as one
     arg = f"--seq_file={value.replace('$', '$$')}"
     assert [a for a in trainer["args"] if a.startswith("--seq_file")] == [arg]
-    assert trainer["command"] == ["python", "-m", "seqmodel.job.pod", "run"]
-    assert [c["command"] for c in pod["initContainers"]] == [["python", "-m", "seqmodel.job.pod", "stage"]]
+    assert trainer["command"] == ["python", "-m", "seqmodel.pod", "run"]
+    assert [c["command"] for c in pod["initContainers"]] == [["python", "-m", "seqmodel.pod", "stage"]]
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         assert not pod.get(key), key
     assert "49" not in trainer["args"][0]

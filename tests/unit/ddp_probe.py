@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import pytorch_lightning as pl
 import torch
 
-from seqmodel import pipeline, run
+from seqmodel import run
+from seqmodel.training import fit as pipeline
 
 _build_trainer = pipeline.build_trainer
 

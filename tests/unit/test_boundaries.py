@@ -29,15 +29,15 @@ def run_blocked(blocked: set[str], code: str) -> subprocess.CompletedProcess[str
 
 @pytest.mark.parametrize(
     "module",
-    ["seqmodel", "seqmodel.contract", "seqmodel.hparam", "seqmodel.job", "seqmodel.job.pod", "seqmodel.dataset.hparams",
-     "seqmodel.model.hparams", "seqmodel.task.hparams", "seqmodel.trainer_hparams", "seqmodel.config",
-     "seqmodel.components", "seqmodel.workspace", "seqmodel.migrations", "seqmodel.job.layout", "seqmodel.init",
+    ["seqmodel", "seqmodel.contract", "seqmodel.hparam", "seqmodel.job", "seqmodel.pod", "seqmodel.dataset.hparams",
+     "seqmodel.model.hparams", "seqmodel.task.hparams", "seqmodel.training.hparams", "seqmodel.config.files",
+     "seqmodel.components", "seqmodel.workspace.paths", "seqmodel.config.migrations", "seqmodel.outputs.versions", "seqmodel.init",
      "seqmodel.job.search", "seqmodel.job.api", "seqmodel.job.sweep", "seqmodel.job.kubeapi",
-     "seqmodel.job.kube_backend", "seqmodel.job.local_backend", "seqmodel.job.config"],
+     "seqmodel.job.kube_backend", "seqmodel.job.local_backend", "seqmodel.job.defaults"],
 )
 def test_core_imports_without_torch(module: str) -> None:
     code = (f"import {module}\nfrom seqmodel.hparam import registry, registry_for\nregistry().json_schema()\n"
-            "from seqmodel.config import resolve\n"
+            "from seqmodel.config.files import resolve\n"
             "assert registry_for({'task': 'finetune'}) is resolve(['--config', 'task/finetune']).registry\n"
             "print('ok')")
     result = run_blocked({"torch", "numpy", "pytorch_lightning", "lightning"}, code)

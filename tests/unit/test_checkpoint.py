@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqmodel import VERSION, checkpoint
-from seqmodel.checkpoint import AtomicCheckpointIO, CheckpointError
+from seqmodel import VERSION
+from seqmodel.outputs import checkpoint
+from seqmodel.outputs.checkpoint import AtomicCheckpointIO, CheckpointError
 
 
 def saved(path: Path, version: str = VERSION, **extra: object) -> Path:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqmodel import VERSION, checkpoint, run
+from seqmodel import VERSION, run
+from seqmodel.outputs import checkpoint
 from seqmodel.hparam import registry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -298,7 +298,7 @@ def test_registry_for_adds_the_chosen_components_groups(on_path: Path) -> None:
 
 
 def test_the_example_config_resolves_with_its_encoder(on_path: Path) -> None:
-    from seqmodel.config import resolve
+    from seqmodel.config.files import resolve
 
     res = resolve(["--config", str(EXAMPLE / "pretrain.yaml")])
     assert res.hparams["encoder"] == DILATED and res.hparams["dilated_layers"] == 5 and res.hparams["d_model"] == 64

@@ -12,7 +12,7 @@ import yaml
 
 from conftest import TINY
 from seqmodel import VERSION, run
-from seqmodel.config import load, preset_names, resolve
+from seqmodel.config.files import load, preset_names, resolve
 from seqmodel.errors import UserError
 from seqmodel.hparam import registry
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from seqmodel import contract
+from seqmodel.hparam import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [p for d in ("seqmodel", "operator", "hack", "bench") for p in (ROOT / d).rglob("*.py")]
@@ -19,14 +20,14 @@ SOURCES = [p for d in ("seqmodel", "operator", "hack", "bench") for p in (ROOT /
 def test_each_rule_is_defined_once(name: str) -> None:
     definition = re.compile(rf"^\s*(\w+\s*,\s*)*{name}\b(\s*,\s*\w+)*\s*(:[^=]+)?=(?!=)", re.MULTILINE)
     defined_in = [str(p.relative_to(ROOT)) for p in SOURCES if definition.search(p.read_text())]
-    assert defined_in == ["seqmodel/contract.py"]
+    assert defined_in == ["seqmodel/contract/__init__.py"]
 
 
 def test_no_copy_of_the_checkpoint_flags_is_spelled_out() -> None:
     """A tuple of the flags written again elsewhere is the drift this module exists to stop."""
     copies = [str(p.relative_to(ROOT)) for p in SOURCES
               if re.search(r'\(\s*"resume_from_checkpoint",\s*"load_checkpoint_path"', p.read_text())]
-    assert copies == ["seqmodel/contract.py"]
+    assert copies == ["seqmodel/contract/__init__.py"]
 
 
 def test_the_flags_a_job_owns_include_every_checkpoint_flag() -> None:
@@ -56,3 +57,15 @@ def test_mean_metrics() -> None:
                ("Failed", {"a": 100.0}), ("Running", {})]
     assert contract.mean_metrics(entries) == {"a": 3.0, "b": None}
     assert contract.mean_metrics([("Running", {})]) == {}
+
+
+def test_custom_hparams_enter_the_canonical_name_by_their_full_names() -> None:
+    assert contract.canonical_name({"d_model": 96, "dilated_layers": 3}) == "dilated_layers=3,dm=96"
+    assert contract.canonical_name({"d_model": 96}) == registry().canonical_name({"d_model": 96})
+    # set to anything, even what may be its default: only the component's code knows its defaults
+    assert contract.canonical_name({"dilated_layers": 0}) == "dilated_layers=0"
+    # the operator sees 3 as written, the run 3.0 as a float hparam makes it
+    assert contract.canonical_name({"scale": 3.0}) == contract.canonical_name({"scale": 3}) == "scale=3"
+    assert contract.canonical_name({"mode": "test", "seed": 4, "d_model": 128}) == "default"
+    with pytest.raises(contract.ContractError, match="short name 'dm'"):
+        contract.canonical_name({"dm": 1})

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from operator_support import example
-from seqmodel.job import pod
+from seqmodel import pod
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.render import Replicate, render_job
 from seqmodel_operator.settings import Config
@@ -260,7 +260,7 @@ IMAGE_PROGRAMS = {
                 "seqmodel_operator.crd.all_crds()\nprint('ok')",
     # Both steps of the pod, training included (seqmodel.run imports the pipeline, and torch, only once its
     # arguments are valid), with everything the train extra does not install (kopf, kubernetes) blocked.
-    "trainer": "import sys, seqmodel.job.pod, seqmodel.run, seqmodel.pipeline, seqmodel.checkpoint\n"
+    "trainer": "import sys, seqmodel.pod, seqmodel.run, seqmodel.training.fit, seqmodel.outputs.checkpoint\n"
                "assert 'pytorch_lightning' in sys.modules\nprint('ok')",
 }
 

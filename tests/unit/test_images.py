@@ -29,7 +29,7 @@ def context(tmp_path: Path) -> Path:
     shutil.copy(ROOT / ".dockerignore", tmp_path / ".dockerignore")
     files = {
         "pyproject.toml": "[project]\n", "README.md": "# x\n",
-        "seqmodel/__init__.py": 'VERSION = "9.9.9"\n', "seqmodel/job/pod.py": "print()\n",
+        "seqmodel/__init__.py": 'VERSION = "9.9.9"\n', "seqmodel/pod.py": "print()\n",
         "operator/seqmodel_operator/__main__.py": "pass\n",
         # kept out by .dockerignore
         "seqmodel/__pycache__/pod.cpython-311.pyc": "bytecode", "seqmodel/job/stale.pyc": "bytecode",
@@ -49,14 +49,14 @@ def digest(root: Path, base_id: str = BASE_ID, dockerfile: Path = DOCKERFILE) ->
 def test_the_context_is_what_dockerignore_lets_in(context: Path) -> None:
     assert images.context_files(context) == [
         "README.md", "operator/seqmodel_operator/__main__.py", "pyproject.toml", "seqmodel/__init__.py",
-        "seqmodel/job/pod.py"]
+        "seqmodel/pod.py"]
 
 
 def test_the_digest_changes_with_every_input(context: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     before = digest(context)
     assert digest(context) == before and re.fullmatch(r"[0-9a-f]{64}", before)
     changes = []
-    (context / "seqmodel/job/pod.py").write_text("print('changed')\n")
+    (context / "seqmodel/pod.py").write_text("print('changed')\n")
     changes.append(digest(context))
     (context / "seqmodel/job/new.py").write_text("")  # a new file, empty
     changes.append(digest(context))

@@ -16,13 +16,13 @@ from job_api_support import METRICS, NAMESPACE, FakeKube, NamingOperator, argv_o
 from operator_support import PodsOf, child_job, job_body
 from seqmodel.contract import JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE
 from seqmodel.job import Job, JobConfigError, JobFailed, JobSpecError, JobStateError, WaitTimeout, joblog
-from seqmodel.job.config import CONFIG_ENV, JobConfig, load_config
+from seqmodel.job.defaults import CONFIG_ENV, JobConfig, load_config
 from seqmodel.job.kube_backend import KubeBackend
 from seqmodel.job.local_backend import JOB_FILES, LocalBackend
 from seqmodel.job.progress import Progress, render
 from seqmodel.job.spec import canonical_name
 from seqmodel.job.status import Placed
-from seqmodel.outputs import OWNER_FILE
+from seqmodel.outputs.run_dir import OWNER_FILE
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.settings import Config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from seqmodel.job.layout import allocate_version, existing_versions, version_dir
+from seqmodel.outputs.versions import allocate_version, existing_versions, version_dir
 
 
 def test_versions_count_up_per_canonical_name(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_concurrent_allocations_get_distinct_versions(tmp_path: Path) -> None:
 
 
 def test_cli_allocates_under_the_canonical_name(tmp_path: Path, capsys) -> None:
-    from seqmodel.job.layout import main
+    from seqmodel.outputs.versions import main
 
     assert main([str(tmp_path), "--lr=0.002", "--max_steps=5"]) == 0
     assert main([str(tmp_path), "--lr=2e-3"]) == 0

@@ -19,8 +19,8 @@ CONFIG = Config()
 REPLICATE = Replicate(1, 4)
 RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
               "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
-STAGE_COMMAND = ["python", "-m", "seqmodel.job.pod", "stage"]
-RUN_COMMAND = ["python", "-m", "seqmodel.job.pod", "run"]
+STAGE_COMMAND = ["python", "-m", "seqmodel.pod", "stage"]
+RUN_COMMAND = ["python", "-m", "seqmodel.pod", "run"]
 
 
 def render(body: dict[str, Any], config: Config = CONFIG, replicate: Replicate = REPLICATE,
@@ -431,7 +431,7 @@ UNSAFE_EDITS: dict[str, Callable[[str], str]] = {
     "drops the trainer securityContext": lambda t: t.replace("        securityContext: *restricted\n", ""),
     "weakens the securityContext": lambda t: t.replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"),
     "drops the pod runAsNonRoot": lambda t: t.replace("        runAsNonRoot: true\n        runAsUser", "        runAsUser"),
-    "changes the command": lambda t: t.replace('"seqmodel.job.pod", "run"]', '"seqmodel.job.pod", "run", "--x"]'),
+    "changes the command": lambda t: t.replace('"seqmodel.pod", "run"]', '"seqmodel.pod", "run", "--x"]'),
     "changes the args": lambda t: t.replace("args: {{ run_args|tojson }}", "args: {{ (run_args + ['--lr=1'])|tojson }}"),
     "removes the ownerReference": lambda t: t.replace("ownerReferences: [{{ owner|tojson }}]", "ownerReferences: []"),
     "adds a hostPath volume": lambda t: t.replace(
@@ -478,7 +478,7 @@ def test_templates_dir_without_the_file_falls_back_to_the_package(tmp_path: Path
 
 
 def test_a_job_without_data_renders_a_stage_step_that_pod_accepts() -> None:
-    from seqmodel.job import pod as pod_steps
+    from seqmodel import pod as pod_steps
 
     body = job_body()
     assert "data" not in body["spec"]

@@ -13,8 +13,8 @@ import pytest
 
 from seqmodel import contract, run
 from seqmodel.errors import UserError
-from seqmodel.job import pod
-from seqmodel.outputs import OWNER_FILE, TERMINATION_LOG_ENV, prepare_output_dir
+from seqmodel import pod
+from seqmodel.outputs.run_dir import OWNER_FILE, TERMINATION_LOG_ENV, prepare_output_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = 'claim "genomes" subPath "hg38"'
@@ -103,7 +103,7 @@ def test_stage_fails_in_a_subprocess_with_a_termination_summary(volumes: dict[st
     empty = tmp_path / "empty-volume"
     empty.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "seqmodel.job.pod", "stage", "--data", str(empty), "--scratch", str(volumes["scratch"]),
+        [sys.executable, "-m", "seqmodel.pod", "stage", "--data", str(empty), "--scratch", str(volumes["scratch"]),
          "--output", str(volumes["output"]), "--owner", "run-a", "--source", SOURCE],
         cwd=ROOT, env={**os.environ, TERMINATION_LOG_ENV: str(log)}, capture_output=True, text=True, timeout=60,
     )

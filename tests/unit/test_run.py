@@ -14,11 +14,11 @@ import torch
 import yaml
 
 from conftest import LABELS, TINY
-import seqmodel.checkpoint
+import seqmodel.outputs.checkpoint
 from seqmodel import VERSION, run
 from seqmodel.hparam import registry
-from seqmodel.outputs import TERMINATION_LOG_ENV, compact_summary, is_global_zero, write_termination_log
-from seqmodel.trainer import fraction_or_count
+from seqmodel.outputs.run_dir import TERMINATION_LOG_ENV, compact_summary, is_global_zero, write_termination_log
+from seqmodel.training.trainer import fraction_or_count
 
 RUN_PY = Path(run.__file__).resolve()
 COMMANDS = {"script": [str(RUN_PY)], "module": ["-m", "seqmodel.run"]}
@@ -116,7 +116,7 @@ def test_a_crash_while_saving_leaves_only_complete_checkpoints(tmp_path: Path, f
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Every checkpoint file Lightning writes (best, last) goes through the atomic writer: a save that dies
     half-way (disk full, preemption) leaves the previous file, which a rerun resumes from."""
-    real_open = seqmodel.checkpoint.atomic_open
+    real_open = seqmodel.outputs.checkpoint.atomic_open
     written: list[Path] = []
 
     @contextmanager
@@ -128,14 +128,14 @@ def test_a_crash_while_saving_leaves_only_complete_checkpoints(tmp_path: Path, f
                 raise OSError("No space left on device")
             yield handle
 
-    monkeypatch.setattr(seqmodel.checkpoint, "atomic_open", dies_on_third_save)
+    monkeypatch.setattr(seqmodel.outputs.checkpoint, "atomic_open", dies_on_third_save)
     out = tmp_path / "run"
     with pytest.raises(OSError, match="No space left"):
         run.main(tiny_args(out))
     monkeypatch.undo()
     files = sorted((out / "checkpoints").iterdir())
     assert [f.name for f in files] == ["best.ckpt", "last.ckpt"] and set(files) <= set(written)
-    assert all(seqmodel.checkpoint.read(f)["global_step"] == 3 for f in files)
+    assert all(seqmodel.outputs.checkpoint.read(f)["global_step"] == 3 for f in files)
     assert run.main(tiny_args(out, "--resume_from_checkpoint=last")) == 0
     assert json.loads((out / "metrics.json").read_text())["global_step"] == 6
 

@@ -10,7 +10,7 @@ import pytest
 
 from job_api_support import NAMESPACE, FakeKube, NamingOperator, finish
 from seqmodel.job import Job, SweepFailed, WaitTimeout, search
-from seqmodel.job.config import CONFIG_ENV
+from seqmodel.job.defaults import CONFIG_ENV
 from seqmodel.job.search import SearchError, check_parameters, count, expand, grid, random, submit_all, sweep
 from seqmodel.contract import JOB_PLURAL, LABEL_SWEEP, LABEL_TRIAL, SWEEP_PLURAL
 from seqmodel.job.sweep import Sweep

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seqmodel.config import resolve
+from seqmodel.config.files import resolve
 from seqmodel.dataset.datamodule import SeqDataModule
 from seqmodel.dataset.seq import DataError
 from seqmodel.hparam import registry
-from seqmodel.workspace import DATA_ROOT_ENV, add_src_to_path, data_path
+from seqmodel.workspace.paths import DATA_ROOT_ENV, add_src_to_path, data_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "genome"

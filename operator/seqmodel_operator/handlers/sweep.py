@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import kopf
 
-from seqmodel.job.space import SearchError, count, expand
+from seqmodel.contract.space import SearchError, count, expand
 from seqmodel_operator import constants as C
 from seqmodel_operator import sweep_status as ss
 from seqmodel_operator.kube import Kube, TokenBucket, is_status

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import yaml
 
 from seqmodel import VERSION
-from seqmodel.atomic import atomic_open
+from seqmodel.outputs.atomic import atomic_open
 from seqmodel.errors import UserError
 
 TERMINATION_LOG_ENV = "SEQMODEL_TERMINATION_LOG"

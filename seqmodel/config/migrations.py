@@ -1,4 +1,4 @@
-"""Version checks and hparam migrations, shared by checkpoints (`seqmodel.checkpoint`) and saved run
+"""Version checks and hparam migrations, shared by checkpoints (`seqmodel.outputs.checkpoint`) and saved run
 configs (`hparams.yaml` given to `--config`). Torch-free.
 
 VERSION is major.minor.build. Something written by the same major and the same or an older minor is

@@ -12,7 +12,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.callbacks import ProgressBar, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from seqmodel.checkpoint import AtomicCheckpointIO
+from seqmodel.outputs.checkpoint import AtomicCheckpointIO
 from seqmodel.errors import UserError
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from operator_support import job_body
 from seqmodel.hparam import registry
-from seqmodel_operator.configs import ConfigSpecError, config_values, split, with_custom
+from seqmodel_operator.config_from import ConfigSpecError, config_values, split
 from seqmodel_operator.plan import CONFIG_MOUNT, SpecError, make_plan
 from seqmodel_operator.render import Replicate, render_job
 from seqmodel_operator.settings import Config
@@ -58,14 +58,6 @@ def test_split_checks_builtins_and_keeps_custom_hparams_apart() -> None:
         split({}, {"depth": [1, 2]})
     with pytest.raises(ConfigSpecError, match=r"spec.componentHparams.bad-key: not an hparam name"):
         split({}, {"bad-key": 1})
-
-
-def test_custom_hparams_enter_the_canonical_name_by_their_full_names() -> None:
-    name = with_custom({"dilated_layers": 3}).canonical_name({"d_model": 96, "dilated_layers": 3})
-    assert name == "dilated_layers=3,dm=96"
-    assert with_custom({}).canonical_name({"d_model": 96}) == registry().canonical_name({"d_model": 96})
-    with pytest.raises(ConfigSpecError, match="short name 'dm'"):
-        with_custom({"dm": 1})
 
 
 def test_a_job_from_a_config_passes_it_first_so_spec_hparams_win() -> None:

@@ -4,7 +4,7 @@ spec.hparams and spec.componentHparams, checked as far as the operator can.
 Built-in hparams are checked here (and those in spec.hparams by the API server already). Hparams of
 custom components are declared by code the operator does not run, so they are only checked for shape
 here, and by seqmodel.run when the pod starts: a bad one fails the job with a message naming it. They
-enter the canonical name by their full names (the operator cannot see their short names).
+enter the canonical name by their full names (seqmodel.contract.canonical_name).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqmodel.config import load
+from seqmodel.config.files import load
 from seqmodel.errors import UserError
-from seqmodel.hparam import Hparam, HparamGroup, Hparams, registry
+from seqmodel.hparam import registry
 from seqmodel_operator import constants as C
 
 SCALARS = (str, int, float, bool)
@@ -64,17 +64,3 @@ def split(config: Mapping[str, Any], component_hparams: Mapping[str, Any]) -> tu
             raise ConfigSpecError(f"spec.componentHparams.{name}: must be a string, number or boolean")
     custom = {**{k: v for k, v in config.items() if k not in reg}, **component_hparams}
     return {k: checked[k] for k in builtin}, custom
-
-
-def with_custom(custom: Mapping[str, Any]) -> Hparams:
-    """The built-in registry plus one stand-in for each custom hparam, so canonical names include them.
-
-    A stand-in has no default (so any value counts as a change) and its full name as short name."""
-    if not custom:
-        return registry()
-    stand_ins = [Hparam(name, None, type(value) if value is not None else str, "custom component hparam",
-                        name, nullable=True) for name, value in sorted(custom.items())]
-    try:
-        return registry().with_groups([HparamGroup("componentHparams", stand_ins)])
-    except UserError as err:
-        raise ConfigSpecError(f"spec.componentHparams: {err}") from None

@@ -5,9 +5,9 @@ full hparams (Lightning's `hyper_parameters`). Loading reads the stamp first:
 - same major, same or older minor: loaded, after the migrations from its minor up to ours ran in order
   (each one renames hparams or moves keys exactly as that minor release changed them);
 - another major, or a newer minor than this code: refused with one line naming both versions.
-The build number never matters for loading (`seqmodel.migrations`, which saved run configs share). Hence
+The build number never matters for loading (`seqmodel.config.migrations`, which saved run configs share). Hence
 the rule for releases: a change to hparams or to what checkpoints hold bumps the minor and adds a
-migration below (hparam changes in `seqmodel.migrations`); a change that cannot be migrated bumps the
+migration below (hparam changes in `seqmodel.config.migrations`); a change that cannot be migrated bumps the
 major.
 """
 
@@ -20,10 +20,11 @@ from typing import Any, Callable, Optional
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from seqmodel import VERSION, migrations
-from seqmodel.atomic import atomic_open
+from seqmodel import VERSION
+from seqmodel.config import migrations
+from seqmodel.outputs.atomic import atomic_open
 from seqmodel.errors import UserError
-from seqmodel.outputs import newest_checkpoint
+from seqmodel.outputs.run_dir import newest_checkpoint
 
 STAMP_KEY = "seqmodel"
 
@@ -61,7 +62,7 @@ def _hparams(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 def _from_1_0(ckpt: dict[str, Any]) -> None:
     """1.0 -> 1.1: the stamp moved from `seqmodel_version` into `seqmodel` (beside the label names, which
-    1.0 did not record); the hparams changed as `seqmodel.migrations` says."""
+    1.0 did not record); the hparams changed as `seqmodel.config.migrations` says."""
     ckpt[STAMP_KEY] = {"version": ckpt.pop("seqmodel_version"), "label_names": None}
     migrations.HPARAM_MIGRATIONS[0](_hparams(ckpt))
 

@@ -3,7 +3,7 @@
 A config file is a YAML mapping of hparams. It may list `defaults:` (a name or a list), merged in order
 before its own keys:
 - an entry ending in `.yaml` or `.yml` is another config file, relative to the file that lists it;
-- any other entry is a preset shipped inside the package: `seqmodel/configs/<entry>.yaml`, e.g.
+- any other entry is a preset shipped inside the package: `seqmodel/config/presets/<entry>.yaml`, e.g.
   `model/small`, `model/base`, `task/ptmask`, `task/finetune`.
 `--config` takes a file or a preset the same way (relative to the working directory) and may be given
 more than once. A run's `hparams.yaml` (keys `version`, `name`, `hparams`) is a config file too: its
@@ -36,8 +36,8 @@ from seqmodel.components import SLOTS, choices_of, component_group
 from seqmodel.contract import CHECKPOINT_FLAGS
 from seqmodel.errors import UserError
 from seqmodel.hparam import Hparams, HparamError, registry, registry_for
-from seqmodel.migrations import migrate_hparams
-from seqmodel.workspace import env_data_root
+from seqmodel.config.migrations import migrate_hparams
+from seqmodel.workspace.paths import env_data_root
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 DEFAULTS_KEY = "defaults"
@@ -57,7 +57,7 @@ class ConfigFile:
 
 
 def presets_dir() -> Any:
-    return resources.files("seqmodel") / "configs"
+    return resources.files("seqmodel.config") / "presets"
 
 
 def preset_names() -> list[str]:

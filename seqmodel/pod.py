@@ -1,11 +1,11 @@
-"""The two steps of a Kubernetes run's pod, both in the trainer image: `python -m seqmodel.job.pod STEP`.
+"""The two steps of a Kubernetes run's pod, both in the trainer image: `python -m seqmodel.pod STEP`.
 
 `stage` (the init container) claims the run's version directory for this run, then copies the data
 types the run reads from the data volume to the pod's scratch volume:
-    python -m seqmodel.job.pod stage --data DIR --scratch DIR --output DIR --owner ID [--type T ...] [--source TEXT]
+    python -m seqmodel.pod stage --data DIR --scratch DIR --output DIR --owner ID [--type T ...] [--source TEXT]
 `run` (the main container) trains or tests with `seqmodel.run` arguments (`--name=value` form, as the
 operator renders them, including `--default_root_dir=DIR`):
-    python -m seqmodel.job.pod run ARGS...
+    python -m seqmodel.pod run ARGS...
 When DIR already holds checkpoints, the pod is a retry of this run and it resumes from the newest one;
 an earlier attempt that died before its first checkpoint is set aside in `DIR/.attempts/<k>`.
 
@@ -28,13 +28,10 @@ from typing import NoReturn, Optional, Sequence
 from seqmodel import VERSION, run
 from seqmodel.contract import CHECKPOINT_FLAGS, EXIT_USER_ERROR, EXIT_VERSION_TAKEN
 from seqmodel.errors import UserError
-from seqmodel.outputs import OWNER_FILE, is_global_zero, newest_checkpoint, visible_entries, write_termination_log
+from seqmodel.outputs.run_dir import is_global_zero, newest_checkpoint, visible_entries, write_termination_log
+from seqmodel.outputs.versions import VersionTaken, claim_output
 
 ATTEMPTS_DIR = ".attempts"
-
-
-class VersionTaken(UserError):
-    """The output directory holds another run's files: this run must never write there."""
 
 
 def _refuse(message: str) -> NoReturn:
@@ -43,7 +40,7 @@ def _refuse(message: str) -> NoReturn:
 
 def _parser() -> argparse.ArgumentParser:
     """Both steps; errors are one-line `UserError`s (argparse would print the usage)."""
-    parser = argparse.ArgumentParser(prog="seqmodel.job.pod", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="seqmodel.pod", description=__doc__.split("\n\n")[0])
     steps = parser.add_subparsers(dest="step", required=True)
     stage = steps.add_parser("stage", help="claim the output directory and copy data to scratch")
     stage.add_argument("--data", type=Path, metavar="DIR",
@@ -58,36 +55,6 @@ def _parser() -> argparse.ArgumentParser:
     for p in (parser, stage):
         p.error = _refuse
     return parser
-
-
-def _owner_of(out: Path) -> Optional[str]:
-    """The owner ID in the directory's marker; None without one."""
-    try:
-        return (out / OWNER_FILE).read_text().strip()
-    except FileNotFoundError:
-        return None
-
-
-def claim_output(out: Path, owner: str) -> None:
-    """Mark the version directory as this run's, so a retry reuses it and no other run writes there.
-
-    The directory is ours if its marker names us; another owner's marker, or files without a marker,
-    make it taken. The marker is created with O_EXCL: of two pods racing for it, exactly one creates it.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    found = _owner_of(out)
-    if found is None and not visible_entries(out):
-        try:
-            fd = os.open(out / OWNER_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            found = _owner_of(out)  # another pod created it between our read and our create
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(owner + "\n")
-            return
-    if found != owner:
-        whose = f"owner {found}" if found is not None else "no owner marker"
-        raise VersionTaken(f"output dir {out} already holds another run's files ({whose}); this version is taken")
 
 
 def _missing(relative: str, data: Path, source: Optional[str]) -> UserError:

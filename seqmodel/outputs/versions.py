@@ -1,4 +1,5 @@
-"""The output layout `<root>/<canonical name>/version_<n>` and race-free version allocation.
+"""The output layout `<root>/<canonical name>/version_<n>`: race-free version allocation, and the owner
+marker that keeps a version directory to the one run (and its retries) that claimed it.
 
 A version is taken by creating its directory with `mkdir`, which is atomic on POSIX file systems: of
 two runs racing for `version_3`, exactly one succeeds and the other moves on to `version_4`. Versions
@@ -10,6 +11,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Optional
+
+from seqmodel.errors import UserError
+from seqmodel.outputs.run_dir import OWNER_FILE, visible_entries
+from typing import Optional
+
+from seqmodel.errors import UserError
+from seqmodel.outputs.run_dir import OWNER_FILE, visible_entries
 
 _VERSION_DIR = re.compile(r"^version_(\d+)$")
 
@@ -41,19 +50,53 @@ def allocate_version(root: str | os.PathLike[str], canonical: str) -> tuple[int,
         return version, path
 
 
+class VersionTaken(UserError):
+    """The output directory holds another run's files: this run must never write there."""
+
+
+def _owner_of(out: Path) -> Optional[str]:
+    """The owner ID in the directory's marker; None without one."""
+    try:
+        return (out / OWNER_FILE).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def claim_output(out: Path, owner: str) -> None:
+    """Mark the version directory as this run's, so a retry reuses it and no other run writes there.
+
+    The directory is ours if its marker names us; another owner's marker, or files without a marker,
+    make it taken. The marker is created with O_EXCL: of two pods racing for it, exactly one creates it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    found = _owner_of(out)
+    if found is None and not visible_entries(out):
+        try:
+            fd = os.open(out / OWNER_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            found = _owner_of(out)  # another pod created it between our read and our create
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(owner + "\n")
+            return
+    if found != owner:
+        whose = f"owner {found}" if found is not None else "no owner marker"
+        raise VersionTaken(f"output dir {out} already holds another run's files ({whose}); this version is taken")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m seqmodel.job.layout ROOT [--config FILE] [--hparam=value ...]`: allocate and print the next
+    """`python -m seqmodel.outputs.versions ROOT [--config FILE] [--hparam=value ...]`: allocate and print the next
     `ROOT/<canonical name of those hparams>/version_<n>`, the directory to pass as --default_root_dir.
     Config files and custom components count as in `python -m seqmodel.run` (`./src` is importable)."""
     import sys
 
-    from seqmodel.config import resolve
+    from seqmodel.config.files import resolve
     from seqmodel.errors import UserError
-    from seqmodel.workspace import add_src_to_path
+    from seqmodel.workspace.paths import add_src_to_path
 
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0].startswith("-"):
-        print("usage: python -m seqmodel.job.layout ROOT [--config FILE] [--hparam=value ...]", file=sys.stderr)
+        print("usage: python -m seqmodel.outputs.versions ROOT [--config FILE] [--hparam=value ...]", file=sys.stderr)
         return 2
     add_src_to_path()
     try:

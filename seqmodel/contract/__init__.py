@@ -13,7 +13,7 @@ import re
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from seqmodel.errors import UserError
-from seqmodel.hparam import Hparams, format_value
+from seqmodel.hparam import Hparam, HparamGroup, Hparams, format_value, registry
 
 # --- the API -----------------------------------------------------------------------------------------------
 GROUP, VERSION = "seqmodel.dev", "v1alpha1"
@@ -75,6 +75,55 @@ def checked_hparams(hparams: Mapping[str, Any], registry: Hparams, field: str) -
     except UserError as err:
         raise ContractError(str(err)) from None
     return {name: full[name] for name in hparams}
+
+
+# --- the canonical name -----------------------------------------------------------------------------------
+WHOLE_MODEL_FLAGS = ("resume_from_checkpoint", "load_checkpoint_path")  # a run that learns with its source's hparams
+
+
+def named_hparams(own: Mapping[str, Any], source: Mapping[str, Any] | None = None,
+                  flag: Optional[str] = None) -> dict[str, Any]:
+    """The hparams that name a run: those it sets (hparams, component hparams, config files), over those
+    that named its source when it loads the whole model (`flag`): predictions of a model are the next
+    version of that model's name. A run that loads only an encoder is named by its own."""
+    inherited = dict(source or {}) if flag in WHOLE_MODEL_FLAGS else {}
+    return {k: v for k, v in {**inherited, **own}.items() if k not in JOB_OWNED_HPARAMS}
+
+
+def saved_named(hparams: Mapping[str, Any], names: Optional[Iterable[str]]) -> dict[str, Any]:
+    """The hparams that named a saved run, from its full `hparams` and the names its record lists. Runs
+    of seqmodel before 1.4 recorded none: they are named by their built-in hparams that differ from the
+    defaults (their custom components' names cannot be told from the defaults without their code)."""
+    if names is not None:
+        return {name: hparams[name] for name in names if name in hparams}
+    builtin = registry()
+    return builtin.tracked_changes({k: v for k, v in hparams.items() if k in builtin})
+
+
+def _with_stand_ins(custom: Iterable[str], values: Mapping[str, Any]) -> Hparams:
+    """The built-in registry plus a stand-in for each custom component hparam: no default (any value it is
+    set to names the run) and its full name as short name."""
+    stand_ins = [Hparam(name, None, type(values[name]) if values[name] is not None else str,
+                        "custom component hparam", name, nullable=True) for name in sorted(custom)]
+    if not stand_ins:
+        return registry()
+    try:
+        return registry().with_groups([HparamGroup("componentHparams", stand_ins)])
+    except UserError as err:
+        raise ContractError(f"componentHparams: {err}") from None
+
+
+def canonical_name(named: Mapping[str, Any]) -> str:
+    """The run's name, for humans and paths (`runs/<name>/version_<n>`), from its named hparams: built-in
+    tracked hparams that differ from their defaults, by short name; custom component hparams, by full name
+    whatever their value. Whoever names a job must be able to: the operator cannot import a custom
+    component, so neither its short names nor its defaults can enter the name."""
+    named = {k: v for k, v in named.items() if k not in JOB_OWNED_HPARAMS}
+    custom = [name for name in named if name not in registry()]
+    # The operator sees a custom value as written (2), the run as its type makes it (2.0): one text for both.
+    named.update({name: int(named[name]) for name in custom
+                  if isinstance(named[name], float) and named[name].is_integer()})
+    return _with_stand_ins(custom, named).canonical_name(named)
 
 
 # --- one replicate's run -----------------------------------------------------------------------------------

@@ -8,16 +8,16 @@ from typing import Any, Mapping
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from seqmodel import checkpoint
+from seqmodel.outputs import checkpoint
 from seqmodel.components import SLOTS, group_owner, load_class
 from seqmodel.contract import CHECKPOINT_FLAGS
 from seqmodel.dataset.base import DataModuleBase
 from seqmodel.errors import UserError
 from seqmodel.hparam import Hparams, registry_for
-from seqmodel.outputs import is_global_zero, prepare_output_dir, scalars, write_hparams, write_json
+from seqmodel.outputs.run_dir import is_global_zero, prepare_output_dir, scalars, write_hparams, write_json
 from seqmodel.task.base import SeqTask
 from seqmodel.task.predictions import PredictionWriter
-from seqmodel.trainer import build_trainer
+from seqmodel.training.trainer import build_trainer
 
 
 Preloaded = Mapping[str, tuple[Path, dict[str, Any]]]
