@@ -1,6 +1,6 @@
 """Entry point: `python -m seqmodel.run` or `python seqmodel/run.py`, hparams as `--name=value`.
 
-`--config FILE` reads hparams from YAML config files and presets first (flags win; see seqmodel.config.files);
+`--config FILE` reads hparams from YAML config files and presets first (flags win; see seqmodel.config);
 `./src` goes on sys.path, so components named `package.module:Class` load from it. `--mode=train` fits a
 model, `--mode=test` evaluates one (`--load_checkpoint_path`) and writes per-window predictions. Everything goes to `--default_root_dir`, which must be empty unless resuming.
 Tracked hparams (what is learned) of a run that loads or resumes a checkpoint come from that checkpoint
@@ -18,10 +18,10 @@ if __package__ in (None, ""):  # `python seqmodel/run.py`: import the package, n
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
-from typing import Any, Mapping, NoReturn, Optional, Sequence
+from typing import Any, Sequence
 
 from seqmodel import VERSION
-from seqmodel.config.files import Resolution, default_parser, registry_of, resolve
+from seqmodel.config.resolve import default_parser, registry_of, resolve
 from seqmodel.contract import EXIT_USER_ERROR
 from seqmodel.errors import UserError
 from seqmodel.hparam import Hparams
@@ -29,36 +29,9 @@ from seqmodel.outputs.run_dir import write_termination_log
 from seqmodel.workspace.paths import add_src_to_path
 
 
-
-def _refuse(message: str) -> NoReturn:
-    raise UserError(message)
-
-
 def _parser(reg: Hparams) -> argparse.ArgumentParser:
-    """Every hparam as a flag; errors are one-line `UserError`s (argparse would print the usage)."""
-    parser = default_parser(reg, prog="seqmodel.run", description=__doc__.split("\n\n")[0])
-    parser.error = _refuse  # type: ignore[method-assign]
-    return parser
-
-
-class _Preloaded(dict):
-    """Checkpoints read while choosing the components, kept so the run does not read them again."""
-
-    def peek(self, flag: str, value: str, root: str) -> Optional[Mapping[str, Any]]:
-        from pathlib import Path
-
-        from seqmodel.outputs import checkpoint  # torch: only for runs that start from a checkpoint
-
-        path = checkpoint.resolve_resume(value, Path(root)) if flag == "resume_from_checkpoint" else Path(value)
-        ckpt = checkpoint.read(path)
-        self[flag] = (path, ckpt)
-        return checkpoint.hparams_of(ckpt)
-
-
-def parse_argv(argv: Sequence[str], peek: Any = None) -> Resolution:
-    """Typed hparams from config files and `--name=value` arguments, the names set explicitly, and the
-    registry of the chosen components."""
-    return resolve(argv, peek=peek, parser=_parser)
+    """Every hparam as a flag, with this command's name and description for `--help`."""
+    return default_parser(reg, prog="seqmodel.run", description=__doc__.split("\n\n")[0])
 
 
 def one_line(err: BaseException) -> str:
@@ -80,11 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     summary: dict[str, Any] = {"status": "failed", "version": VERSION, "metrics": {}, "outputs": {}}
     try:
-        preloaded = _Preloaded()
-        resolution = parse_argv(argv, peek=preloaded.peek)
+        resolved = resolve(argv, parser=_parser)
         from seqmodel.training.fit import run  # torch is imported only once the arguments are valid
 
-        run(resolution.hparams, resolution.explicit, summary, reg=resolution.registry, preloaded=preloaded)
+        run(resolved, summary)
         summary["status"] = "succeeded"
         return 0
     except UserError as err:

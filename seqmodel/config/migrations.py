@@ -55,11 +55,17 @@ def _hparams_from_1_2(hparams: dict[str, Any]) -> None:
     hparams.setdefault("data_root", ".")
 
 
+def _hparams_from_1_3(hparams: dict[str, Any]) -> None:
+    """1.3 -> 1.4: no hparam changed. Saved runs and checkpoints record the hparams that name the run
+    (custom component hparams by full name: seqmodel.contract.canonical_name)."""
+
+
 # Hparam migration from minor m to m + 1, keyed by m, for the current major.
 HPARAM_MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {
     0: _hparams_from_1_0,
     1: _hparams_from_1_1,
     2: _hparams_from_1_2,
+    3: _hparams_from_1_3,
 }
 
 

@@ -87,9 +87,8 @@ class LocalBackend:
             raise S.JobSpecError("checkpoint.fromJob: names a Kubernetes job; local runs take checkpoint.path "
                                  "(relative to output_dir)")
         self.checkpoint = self._checkpoint()
-        inherited = (S.saved_hparams(self.checkpoint[1]) if self.checkpoint
-                     and self.checkpoint[0] != "load_encoder_from_checkpoint" else {})
-        self.canonical = S.canonical_name(self.hparams, inherited)
+        flag, source = (self.checkpoint[0], S.source_named(self.checkpoint[1])) if self.checkpoint else (None, {})
+        self.canonical = S.canonical_name(self.hparams, source, flag)
         self.placed: list[Placed] = []
         self.process: Optional[subprocess.Popen[bytes]] = None
 

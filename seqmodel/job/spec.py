@@ -1,10 +1,5 @@
-"""What a job is before it runs, for every backend: its checked hparams, its canonical name, its run
-arguments and the SeqTrainingJob it becomes. Pure functions, no I/O beyond a checkpoint's hparams.yaml.
-
-The rules themselves (owned hparams, checks, seeds, run arguments, phases) are seqmodel.contract's, which
-the operator follows too. The canonical name here still mirrors the operator's plan.py: a run that loads a
-whole model is named by that model's hparams (its move into the contract is the job-contract issue's
-next step).
+"""What a job is before it runs, for both backends: its checked hparams, its canonical name and the
+SeqTrainingJob it becomes. The rules are seqmodel.contract's, which the operator follows too.
 """
 
 from __future__ import annotations
@@ -13,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from seqmodel import contract
-from seqmodel.contract import API_VERSION, CHECKPOINT_USES, JOB_KIND, JOB_OWNED_HPARAMS, MODES, ContractError
+from seqmodel.contract import API_VERSION, CHECKPOINT_USES, JOB_KIND, MODES, ContractError
 from seqmodel.hparam import registry, registry_for
 
 # A job the client cannot submit: the contract's error, under the name notebooks catch.
@@ -51,22 +46,20 @@ def checked_checkpoint(mode: str, checkpoint: Mapping[str, Any] | None) -> dict[
     return ckpt
 
 
-def saved_hparams(checkpoint_file: Path) -> dict[str, Any]:
-    """The hparams of the run that wrote `<run>/checkpoints/<file>`, from its `<run>/hparams.yaml`
-    (migrated like any saved config); {} when there is none."""
-    from seqmodel.config.files import load  # the config loader migrates saved runs; torch-free
+def source_named(checkpoint_file: Path) -> dict[str, Any]:
+    """The hparams that named the run that wrote a checkpoint, from its stamp (torch: read only for a
+    local job that starts from a checkpoint, which the same machine is about to load anyway)."""
+    from seqmodel.outputs import checkpoint
 
-    saved = checkpoint_file.parent.parent / "hparams.yaml"
-    if not saved.is_file():
-        return {}
-    return {k: v for f in load(str(saved)) for k, v in f.values.items()}
+    ckpt = checkpoint.read(checkpoint_file)
+    return contract.saved_named(checkpoint.hparams_of(ckpt), checkpoint.named_of(ckpt))
 
 
-def canonical_name(hparams: Mapping[str, Any], inherited: Mapping[str, Any] | None = None) -> str:
-    """The run's name: its tracked hparams that differ from their defaults (seqmodel.hparam). A run that
-    loads a whole model passes that model's hparams as `inherited`, as the operator does."""
-    named = {k: v for k, v in {**(inherited or {}), **hparams}.items() if k not in JOB_OWNED_HPARAMS}
-    return registry_for(named).canonical_name(named)
+def canonical_name(hparams: Mapping[str, Any], source: Mapping[str, Any] | None = None,
+                   flag: str | None = None) -> str:
+    """The run's name by the contract's rule: its hparams (custom components' included), over its
+    source's named hparams when `flag` loads the whole model."""
+    return contract.canonical_name(contract.named_hparams(hparams, source, flag))
 
 
 def job_body(name: str, namespace: str, spec: Mapping[str, Any], labels: Mapping[str, str] | None = None

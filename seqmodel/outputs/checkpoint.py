@@ -1,7 +1,8 @@
 """Checkpoints: atomic writes, a version stamp, and loading across versions.
 
-Every checkpoint carries `seqmodel: {version, label_names}` (VERSION is major.minor.build) and the run's
-full hparams (Lightning's `hyper_parameters`). Loading reads the stamp first:
+Every checkpoint carries `seqmodel: {version, label_names, named}` (VERSION is major.minor.build; `named`
+lists the hparams that name the run, seqmodel.contract) and the run's full hparams (Lightning's
+`hyper_parameters`). Loading reads the stamp first:
 - same major, same or older minor: loaded, after the migrations from its minor up to ours ran in order
   (each one renames hparams or moves keys exactly as that minor release changed them);
 - another major, or a newer minor than this code: refused with one line naming both versions.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -45,10 +46,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return read(Path(path), map_location=map_location)
 
 
-def stamp(ckpt: dict[str, Any], label_names: Optional[list[str]] = None) -> None:
-    """Mark a checkpoint with the code version that wrote it and, for fine-tuning, the label order
-    its head predicts (so loading it against other labels fails instead of mislabelling columns)."""
-    ckpt[STAMP_KEY] = {"version": VERSION, "label_names": label_names}
+def stamp(ckpt: dict[str, Any], label_names: Optional[list[str]] = None, named: Sequence[str] = ()) -> None:
+    """Mark a checkpoint with the code version that wrote it, for fine-tuning the label order its head
+    predicts (so loading it against other labels fails instead of mislabelling columns), and the hparams
+    that name its run (so a run that loads the whole model is named like it on every backend)."""
+    ckpt[STAMP_KEY] = {"version": VERSION, "label_names": label_names, "named": sorted(named)}
+
+
+def named_of(ckpt: dict[str, Any]) -> Optional[list[str]]:
+    """The hparams that named the checkpoint's run; None when it is from before 1.4, which did not say."""
+    return ckpt[STAMP_KEY]["named"]
 
 
 def label_names_of(ckpt: dict[str, Any]) -> Optional[list[str]]:
@@ -80,8 +87,15 @@ def _from_1_2(ckpt: dict[str, Any]) -> None:
     migrations.HPARAM_MIGRATIONS[2](_hparams(ckpt))
 
 
+def _from_1_3(ckpt: dict[str, Any]) -> None:
+    """1.3 -> 1.4: the stamp lists the hparams that named the run; 1.3 did not record them (None: named
+    by its changed built-in hparams, seqmodel.contract.saved_named)."""
+    ckpt[STAMP_KEY]["named"] = None
+    migrations.HPARAM_MIGRATIONS[3](_hparams(ckpt))
+
+
 # Migration from minor m to m + 1, keyed by m, for the current major.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0, 1: _from_1_1, 2: _from_1_2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0, 1: _from_1_1, 2: _from_1_2, 3: _from_1_3}
 
 
 def stamped_version(ckpt: Any) -> Optional[str]:

@@ -6,7 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -63,11 +63,13 @@ def newest_checkpoint(out: Path) -> Path | None:
     return max((out / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, default=None)
 
 
-def write_hparams(out: Path, hparams: Mapping[str, Any], name: str) -> Path:
-    """hparams.yaml: the full config, the code version and the canonical name: enough to rerun."""
+def write_hparams(out: Path, hparams: Mapping[str, Any], name: str, named: Iterable[str]) -> Path:
+    """hparams.yaml: the full config, the code version, the canonical name and the hparams that make it:
+    enough to rerun under the same name."""
     path = out / "hparams.yaml"
     with atomic_open(path) as handle:
-        yaml.safe_dump({"version": VERSION, "name": name, "hparams": dict(hparams)}, handle, sort_keys=False)
+        yaml.safe_dump({"version": VERSION, "name": name, "named": sorted(named), "hparams": dict(hparams)},
+                       handle, sort_keys=False)
     return path
 
 

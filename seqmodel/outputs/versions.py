@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     Config files and custom components count as in `python -m seqmodel.run` (`./src` is importable)."""
     import sys
 
-    from seqmodel.config.files import resolve
+    from seqmodel.config.resolve import resolve
     from seqmodel.errors import UserError
     from seqmodel.workspace.paths import add_src_to_path
 
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     add_src_to_path()
     try:
-        resolution = resolve(args[1:])
-        print(allocate_version(args[0], resolution.registry.canonical_name(resolution.hparams))[1])
+        print(allocate_version(args[0], resolve(args[1:], read_checkpoint=False).name)[1])
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ class SeqTask(pl.LightningModule):
     `monitor`/`monitor_mode` choose the best checkpoint; test_step returns {"index": [B], "values":
     [B, len(prediction_columns)]} rows that the prediction writer turns into a table. `make_head` and
     `make_loss` build what hparams `head` and `loss` name, or `default_head`/`default_loss` for `auto`; a
-    custom head must subclass `head_kind`.
+    custom head must subclass `head_kind`. `named_hparams` (set by the run) go into the checkpoint's stamp.
     """
 
     HPARAMS: ClassVar[Optional[HparamGroup]] = None
@@ -44,6 +44,7 @@ class SeqTask(pl.LightningModule):
     head_kind: ClassVar[type[HeadBase]] = HeadBase
     default_head: ClassVar[Optional[type[HeadBase]]] = None
     default_loss: ClassVar[Optional[type[LossBase]]] = None
+    named_hparams: Sequence[str] = ()  # the hparams that name the run (seqmodel.contract.canonical_name)
 
     @classmethod
     def from_hparams(cls, hparams: Mapping[str, Any], alphabet: Any,
@@ -94,4 +95,4 @@ class SeqTask(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, ckpt: dict[str, Any]) -> None:
-        checkpoint.stamp(ckpt, getattr(self, "label_names", None))
+        checkpoint.stamp(ckpt, getattr(self, "label_names", None), self.named_hparams)

@@ -1,4 +1,4 @@
-"""One run, train or test: hparams resolved against checkpoints, then data, task, trainer, outputs."""
+"""One resolved run (seqmodel.config.resolve), train or test: data, task, trainer, outputs."""
 
 from __future__ import annotations
 
@@ -8,61 +8,15 @@ from typing import Any, Mapping
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from seqmodel.outputs import checkpoint
-from seqmodel.components import SLOTS, group_owner, load_class
-from seqmodel.contract import CHECKPOINT_FLAGS
+from seqmodel.components import load_class
+from seqmodel.config.resolve import Resolved
 from seqmodel.dataset.base import DataModuleBase
 from seqmodel.errors import UserError
-from seqmodel.hparam import Hparams, registry_for
+from seqmodel.outputs import checkpoint
 from seqmodel.outputs.run_dir import is_global_zero, prepare_output_dir, scalars, write_hparams, write_json
 from seqmodel.task.base import SeqTask
 from seqmodel.task.predictions import PredictionWriter
 from seqmodel.training.trainer import build_trainer
-
-
-Preloaded = Mapping[str, tuple[Path, dict[str, Any]]]
-
-
-def inherited_names(reg: Hparams, flag: str, hparams: Mapping[str, Any]) -> list[str]:
-    """The hparams a run takes from the checkpoint it starts from: the tracked ones, or for an encoder
-    only the model's (the built-in `model` group with the `encoder` slot, and the encoder's own)."""
-    if flag == "load_encoder_from_checkpoint":
-        owners = {"model", group_owner("encoder", hparams["encoder"])}
-        return [hp.name for group in reg.groups if group.owner in owners for hp in group.hparams]
-    return [hp.name for hp in reg if hp.tracked]
-
-
-def resolve(hparams: dict[str, Any], explicit: set[str], out: Path, reg: Hparams | None = None,
-            preloaded: Preloaded | None = None) -> tuple[dict[str, Any], dict[str, Any], Hparams]:
-    """Final hparams, the checkpoints the run starts from ({flag name: (path, migrated checkpoint)}) and
-    the registry of its components.
-
-    A run that resumes or loads weights learns with the checkpoint's tracked hparams (its model must
-    fit them), components included; a run that loads only an encoder takes the model hparams. Explicit
-    values win, so a mismatch is the user's choice and fails loudly at load time.
-    """
-    reg = reg or registry_for(hparams)
-    flags = [f for f in CHECKPOINT_FLAGS if hparams[f]]
-    if len(flags) > 1:
-        raise UserError(f"--{flags[0]} and --{flags[1]} exclude each other: a run starts from one checkpoint")
-    if hparams["mode"] == "test" and flags != ["load_checkpoint_path"]:
-        raise UserError("--mode=test needs --load_checkpoint_path=<checkpoint of the model to test>")
-    if not flags:
-        return hparams, {}, reg
-    flag = flags[0]
-    path = checkpoint.resolve_resume(hparams[flag], out) if flag == "resume_from_checkpoint" else Path(hparams[flag])
-    path, ckpt = (preloaded or {}).get(flag) or (path, checkpoint.read(path))
-    source = checkpoint.hparams_of(ckpt)
-    where = f"{path}: "
-    # The checkpoint's components first: they decide which hparams exist (seqmodel.run chose them already).
-    slots = [s for s in SLOTS if s in inherited_names(reg, flag, hparams) and s in source and s not in explicit]
-    effective = {**hparams, **{s: source[s] for s in slots}}
-    if any(source[s] != hparams[s] for s in slots):
-        reg = registry_for(effective)
-    taken = {name: source[name] for name in inherited_names(reg, flag, effective)
-             if name in source and name not in explicit}
-    merged = {k: v for k, v in {**hparams, **taken}.items() if k in reg}
-    return reg.parse_dict(merged, where=where), {flag: (path, ckpt)}, reg
 
 
 def load_weights(task: SeqTask, flag: str, path: Path, ckpt: dict[str, Any]) -> None:
@@ -90,20 +44,18 @@ def build_datamodule(hparams: Mapping[str, Any], labelled: bool) -> DataModuleBa
     return load_class("dataset", hparams["dataset"]).from_hparams(hparams, labelled=labelled)
 
 
-def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any], reg: Hparams | None = None,
-        preloaded: Preloaded | None = None) -> None:
-    """Train or test as hparams['mode'] says, filling `summary` (metrics, output paths) as it goes.
-
-    `reg` is the registry of the chosen components (default: made from hparams); `preloaded` holds the
-    checkpoints already read while choosing them."""
+def run(resolved: Resolved, summary: dict[str, Any]) -> None:
+    """Train or test as the resolved hparams' `mode` says, filling `summary` (metrics, output paths) as it
+    goes."""
+    hparams, start = resolved.hparams, resolved.start
     out = Path(hparams["default_root_dir"])
-    hparams, start, reg = resolve(hparams, explicit, out, reg, preloaded)
     lead = is_global_zero()  # under DDP the other ranks start once it has prepared `out`
     prepare_output_dir(out, resuming=bool(hparams["resume_from_checkpoint"]) or not lead)
-    name = reg.canonical_name(hparams)
+    name = resolved.name
     summary.update(name=name, mode=hparams["mode"])
     summary["outputs"]["dir"] = str(out)
-    summary["outputs"]["hparams"] = str(write_hparams(out, hparams, name) if lead else out / "hparams.yaml")
+    summary["outputs"]["hparams"] = str(write_hparams(out, hparams, name, resolved.named) if lead
+                                        else out / "hparams.yaml")
     pl.seed_everything(hparams["seed"], workers=True, verbose=False)
 
     task_class: type[SeqTask] = load_class("task", hparams["task"])
@@ -111,9 +63,9 @@ def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any], re
     datamodule.setup("test" if hparams["mode"] == "test" else "fit")  # bad data fails before the trainer talks
     label_names = datamodule.label_names if task_class.needs_labels else None
     task = task_class.from_hparams(hparams, datamodule.alphabet, label_names)
-    for flag, (path, ckpt) in start.items():
-        if flag != "resume_from_checkpoint":
-            load_weights(task, flag, path, ckpt)
+    task.named_hparams = sorted(resolved.named)
+    if start is not None and start.flag != "resume_from_checkpoint":
+        load_weights(task, start.flag, start.path, start.ckpt)
 
     if hparams["mode"] == "test":
         writer = PredictionWriter(out / "predictions.tsv")
@@ -127,8 +79,8 @@ def run(hparams: dict[str, Any], explicit: set[str], summary: dict[str, Any], re
             monitor=task.monitor if has_val else None, mode=task.monitor_mode,
         )
         trainer = build_trainer(hparams, out, [checkpoints])
-        resume = start.get("resume_from_checkpoint")
-        trainer.fit(task, datamodule=datamodule, ckpt_path=resume[0] if resume else None)
+        resume = start is not None and start.flag == "resume_from_checkpoint"
+        trainer.fit(task, datamodule=datamodule, ckpt_path=start.path if resume else None)
         metrics = scalars(trainer.callback_metrics)
         last = out / "checkpoints" / "last.ckpt"
         trainer.save_checkpoint(last, weights_only=False)  # the final step, which may fall between validations

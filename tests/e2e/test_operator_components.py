@@ -63,7 +63,9 @@ def test_a_custom_encoder_from_a_volume_with_a_config_from_a_configmap_trains(
     assert "dilated_layers=2" in status["canonicalName"] and "dilation_base=3" in status["canonicalName"]
     assert "enc=my_encoders.conv%3ADilatedConvEncoder" in status["canonicalName"]
     run_dir = mine.run_dir(status)
-    saved = yaml.safe_load((run_dir / "hparams.yaml").read_text())["hparams"]
+    record = yaml.safe_load((run_dir / "hparams.yaml").read_text())
+    assert record["name"] == status["canonicalName"]  # the pod names its run as the operator named its directory
+    saved = record["hparams"]
     assert saved["encoder"] == "my_encoders.conv:DilatedConvEncoder"
     assert (saved["dilated_layers"], saved["dilation_base"], saved["d_model"], saved["lr"]) == (2, 3, 32, 0.002)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -37,7 +37,7 @@ def run_blocked(blocked: set[str], code: str) -> subprocess.CompletedProcess[str
 )
 def test_core_imports_without_torch(module: str) -> None:
     code = (f"import {module}\nfrom seqmodel.hparam import registry, registry_for\nregistry().json_schema()\n"
-            "from seqmodel.config.files import resolve\n"
+            "from seqmodel.config.resolve import resolve\n"
             "assert registry_for({'task': 'finetune'}) is resolve(['--config', 'task/finetune']).registry\n"
             "print('ok')")
     result = run_blocked({"torch", "numpy", "pytorch_lightning", "lightning"}, code)

@@ -1,4 +1,4 @@
-"""Committed checkpoints of real older versions (1.0.0, 1.1.0, 1.2.0) and of the current one load through all three
+"""Committed checkpoints of real older versions (1.0.0 to 1.3.0) and of the current one load through all three
 flags on the sample data; another major is refused with one line. See tests/fixtures/make_fixtures.sh."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from seqmodel.hparam import registry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOT = FIXTURES.parents[1]
-VERSIONS = ["1.0.0", "1.1.0", "1.2.0", VERSION]
+VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", VERSION]
 DATA = ROOT / "data" / "genome"
 SAMPLE = [f"--seq_file={DATA / 'genome.fa.gz'}", f"--train_intervals={DATA / 'train.bed'}",
           f"--valid_intervals={DATA / 'valid.bed'}", f"--test_intervals={DATA / 'test.bed'}"]
@@ -47,7 +47,7 @@ def test_migrated_hparams_are_valid_now(version: str, task: str) -> None:
     assert checkpoint.stamped_version(ckpt) == VERSION and hparams["task"] == task
     assert hparams["conv_kernel"] == (0 if version == "1.0.0" else 9)
     # before 1.3, dataset paths were relative to the working directory: data_root "."
-    assert hparams["data_root"] == ("data" if version == VERSION else ".")
+    assert hparams["data_root"] == ("data" if version in ("1.3.0", VERSION) else ".")
     assert (hparams["encoder"], hparams["head"], hparams["loss"], hparams["dataset"]) == ("transformer", "auto", "auto", "genome")
 
 

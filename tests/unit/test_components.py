@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from conftest import LABELS, TINY
-from seqmodel import run
+from seqmodel import contract, run
 from seqmodel.hparam import HparamError, registry, registry_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,8 +166,10 @@ def test_custom_encoder_trains_on_the_sample_data_and_checkpoints_rebuild_it(on_
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["global_step"] == 3 and metrics["metrics"]["val/masked_acc"] >= 0
     saved = yaml.safe_load((out / "hparams.yaml").read_text())
-    # its own hparams enter the canonical name beside the built-in ones, and are saved
-    assert saved["name"] == "bs=8,dk=5,dl=2,dm=16,enc=my_encoders.conv%3ADilatedConvEncoder,len=64"
+    # its own hparams enter the canonical name by full name beside the built-in ones (as the operator, which
+    # cannot import the component, names them: seqmodel.contract), and are saved with the names that name it
+    assert saved["name"] == "bs=8,dilated_kernel=5,dilated_layers=2,dm=16,enc=my_encoders.conv%3ADilatedConvEncoder,len=64"
+    assert {"dilated_layers", "dilated_kernel", "encoder", "d_model"} <= set(saved["named"])
     assert saved["hparams"]["dilated_layers"] == 2 and saved["hparams"]["dilation_base"] == 2
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["hyper_parameters"]["encoder"] == DILATED and ckpt["hyper_parameters"]["dilated_kernel"] == 5
@@ -265,9 +267,10 @@ def test_custom_head_loss_dataset_and_task(on_path: Path, tmp_path: Path, fake_d
                      f"--default_root_dir={out}"]) == 0
     assert json.loads((out / "metrics.json").read_text())["global_step"] == 32 // TINY["batch_size"]  # its epoch
     saved = yaml.safe_load((out / "hparams.yaml").read_text())
-    for short in ("data=extras.data%3ASizedFake", "ftw=32", "head=extras.comp%3AAttentionPoolHead", "pt=2.0",
-                  "loss=extras.comp%3ASmoothedBCE", "ls=0.1"):
-        assert short in saved["name"].split(","), short
+    # the name is long enough to end in a digest: what names the run is recorded beside it
+    assert saved["name"] == contract.canonical_name({n: saved["hparams"][n] for n in saved["named"]})
+    assert saved["name"].startswith("bs=8,data=extras.data%3ASizedFake,dm=16,do=0.0,fake_train_windows=32,")
+    assert {"dataset", "fake_train_windows", "head", "pool_temperature", "loss", "label_smoothing"} <= set(saved["named"])
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["state_dict"]["head.score.weight"].shape == (1, TINY["d_model"])
     assert ckpt["hyper_parameters"]["label_smoothing"] == 0.1
@@ -284,7 +287,8 @@ def test_custom_head_loss_dataset_and_task(on_path: Path, tmp_path: Path, fake_d
     state = torch.load(scaled / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     # its training loss was scaled to 0: no gradient, so the final LayerNorm (no weight decay) is as initialised
     assert torch.equal(state["encoder.ln_out.weight"], torch.ones(TINY["d_model"]))
-    assert "lsc=0.0" in yaml.safe_load((scaled / "hparams.yaml").read_text())["name"]
+    # a custom float set to 0 is named as the operator, seeing the 0 that was written, names it
+    assert "loss_scale=0" in yaml.safe_load((scaled / "hparams.yaml").read_text())["name"].split(",")
 
 
 def test_registry_for_adds_the_chosen_components_groups(on_path: Path) -> None:
@@ -298,7 +302,7 @@ def test_registry_for_adds_the_chosen_components_groups(on_path: Path) -> None:
 
 
 def test_the_example_config_resolves_with_its_encoder(on_path: Path) -> None:
-    from seqmodel.config.files import resolve
+    from seqmodel.config.resolve import resolve
 
     res = resolve(["--config", str(EXAMPLE / "pretrain.yaml")])
     assert res.hparams["encoder"] == DILATED and res.hparams["dilated_layers"] == 5 and res.hparams["d_model"] == 64

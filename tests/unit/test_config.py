@@ -12,7 +12,8 @@ import yaml
 
 from conftest import TINY
 from seqmodel import VERSION, run
-from seqmodel.config.files import load, preset_names, resolve
+from seqmodel.config.files import load, preset_names
+from seqmodel.config.resolve import resolve
 from seqmodel.errors import UserError
 from seqmodel.hparam import registry
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from job_api_support import METRICS, NAMESPACE, FakeKube, NamingOperator, argv_of, fake_python, finish
@@ -22,6 +23,7 @@ from seqmodel.job.local_backend import JOB_FILES, LocalBackend
 from seqmodel.job.progress import Progress, render
 from seqmodel.job.spec import canonical_name
 from seqmodel.job.status import Placed
+from seqmodel.outputs import checkpoint
 from seqmodel.outputs.run_dir import OWNER_FILE
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.settings import Config
@@ -169,9 +171,9 @@ def test_a_local_job_name_is_used_once_per_root(tmp_path: Path) -> None:
 def test_local_checkpoint_paths_are_on_the_output_dir_and_name_the_run_like_the_operator(tmp_path: Path) -> None:
     model = tmp_path / "out" / "runs" / "m" / "version_0"
     (model / "checkpoints").mkdir(parents=True)
-    (model / "checkpoints" / "best.ckpt").write_text("x")
-    (model / "hparams.yaml").write_text(yaml.safe_dump({"version": "1.3.0", "name": "m",
-                                                        "hparams": {"d_model": 48, "lr": 0.01}}))
+    saved = {"hyper_parameters": {"d_model": 48, "lr": 0.01, "batch_size": 64}, "state_dict": {}}
+    checkpoint.stamp(saved, None, ["d_model", "lr"])  # the model's run set d_model and lr, not batch_size
+    torch.save(saved, model / "checkpoints" / "best.ckpt")
     ckpt = {"path": "runs/m/version_0/checkpoints/best.ckpt"}
     test = local(tmp_path, {"limit_test_batches": 2}, mode="test", checkpoint=ckpt).submit()
     assert test.canonical == "dm=48,lr=0.01"  # predictions are the next version of the model's name

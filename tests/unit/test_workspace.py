@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seqmodel.config.files import resolve
+from seqmodel.config.resolve import resolve
 from seqmodel.dataset.datamodule import SeqDataModule
 from seqmodel.dataset.seq import DataError
 from seqmodel.hparam import registry
@@ -163,5 +163,5 @@ def test_a_workspace_with_linked_data_trains_its_example_config(tmp_path: Path) 
         cwd=ws, capture_output=True, text=True, timeout=300, env=env)
     assert trained.returncode == 0, trained.stderr[-2000:]
     saved = yaml.safe_load((ws / "out" / "example" / "hparams.yaml").read_text())
-    assert "cl=1" in saved["name"].split(",") and saved["hparams"]["data_root"] == "data"
+    assert "conv_layers=1" in saved["name"].split(",") and saved["hparams"]["data_root"] == "data"
     assert saved["hparams"]["train_intervals"] == "genome/train.bed"
