@@ -38,7 +38,7 @@ from bench.cluster import REPO, Options, admin_client, bench_cluster, free_ports
 from bench.report import write_section
 from seqmodel.contract import GROUP, JOB_PLURAL, SWEEP_PLURAL, VERSION
 from seqmodel_operator.constants import LABEL_PARENT, LABEL_PARENT_UID
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 JOBS = 200
 CLIENT_THREADS = 8
@@ -48,7 +48,7 @@ TIMEOUT = 600.0  # seconds for the whole burst to finish
 QUIET = 3.0  # seconds without new writes that count as "settled"
 RUN_FOR = "20s"  # how long each pod runs on its kwok node
 OUTPUT_CLAIM = "bench-output"
-COMPONENT = "seqmodel-operator"  # settings.posting.reporting_component in seqmodel_operator/main.py
+COMPONENT = "seqmodel-operator"  # settings.posting.reporting_component in seqmodel_operator/handlers.py
 KWOK_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
 COMMAND = ".venv/bin/python -m bench operator"
@@ -217,7 +217,7 @@ class Operator:
                "SEQMODEL_OPERATOR_TOLERATIONS": json.dumps([KWOK_TOLERATION]),
                "SEQMODEL_OPERATOR_OUTPUT_CLAIM": OUTPUT_CLAIM}
         env["SEQMODEL_OPERATOR_TEMPLATES_DIR"] = str(running_template(log.parent / "templates"))
-        self.config = Config.from_env(env)  # what the operator reads, other SEQMODEL_OPERATOR_* included
+        self.config = Settings.from_env(env)  # what the operator reads, other SEQMODEL_OPERATOR_* included
         argv = [sys.executable, "-m", "seqmodel_operator", "--all-namespaces",
                 "--liveness", f"http://127.0.0.1:{self.port}/healthz", "--log-format", "json"]
         log.parent.mkdir(parents=True, exist_ok=True)

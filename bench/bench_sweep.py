@@ -26,11 +26,11 @@ from bench.bench_operator import (GROUP, LABEL_PARENT_UID, PLURAL, SWEEP_PLURAL,
                                   closing_lines, create_claim, operator_reads, operator_writes, run_bench, run_jobs,
                                   wait_quiet)
 from bench.cluster import Options, admin_client, new_namespace
-from seqmodel_operator.handlers.sweep import trial_job
+from seqmodel_operator.reconcilers.sweep import trial_job
 from seqmodel_operator.kube import Kube, TokenBucket
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.render import Replicate, render_job
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 TRIALS = 1000
 LABEL_SWEEP = f"{GROUP}/sweep"
@@ -87,7 +87,7 @@ def wait_children(watcher: Watcher, seen: ChildJobs, t0: float, what: str) -> fl
     return seen.last - t0
 
 
-def baseline(api: client.ApiClient, kubeconfig: str, ns: str, config: Config, trials: int) -> float:
+def baseline(api: client.ApiClient, kubeconfig: str, ns: str, config: Settings, trials: int) -> float:
     """The trials' Jobs, rendered as the operator renders them, created directly; seconds until all seen."""
     sweep = {**sweep_body("base", trials), "metadata": {"name": "base", "namespace": ns, "uid": "baseline"}}
     jobs = []

@@ -10,7 +10,7 @@ ROOT=${DEMO_ROOT:-out/demo}
 unset SEQMODEL_DATA_ROOT  # the repository's data/ is the data root
 
 next_version() {  # $ROOT/<canonical name of the args>/version_<n>, allocated race-free
-  "$PY" -m seqmodel.outputs.versions "$ROOT" "$@"
+  "$PY" -m seqmodel.layout "$ROOT" "$@"
 }
 
 show() {  # the output paths and the final metrics of a run

@@ -27,7 +27,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from seqmodel.hparam import HparamError, HparamGroup, is_qualified_path
+from seqmodel.hparam import HparamError, HparamGroup, Hparams, is_qualified_path, registry
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,12 @@ def component_groups(values: Mapping[str, Any]) -> list[HparamGroup]:
         if group is not None:
             groups.append(group)
     return groups
+
+
+def registry_for(choices: Mapping[str, Any]) -> Hparams:
+    """The registry of a run whose component slots (`dataset`, `encoder`, `head`, `task`, `loss`) hold
+    `choices` (other keys are ignored; a missing slot is its default): the built-in registry plus the
+    `HPARAMS` of every custom component chosen. Imports those components' modules (which may import
+    torch); this module itself stays torch-free. Errors are one-line `HparamError`s naming the slot."""
+    groups = component_groups(choices)
+    return registry().with_groups(groups) if groups else registry()

@@ -362,14 +362,3 @@ def digest(text: str, chars: int = DIGEST_CHARS) -> str:
 def registry() -> Hparams:
     """The built-in registry: every component shipped with seqmodel (what the operator's CRD holds)."""
     return Hparams.from_modules(BUILTIN_GROUP_MODULES)
-
-
-def registry_for(choices: Mapping[str, Any]) -> Hparams:
-    """The registry of a run whose component slots (`dataset`, `encoder`, `head`, `task`, `loss`) hold
-    `choices` (other keys are ignored; a missing slot is its default): the built-in registry plus the
-    `HPARAMS` of every custom component chosen. Imports those components' modules (which may import
-    torch); this module itself stays torch-free. Errors are one-line `HparamError`s naming the slot."""
-    from seqmodel.components import component_groups  # torch-free; imports only custom components
-
-    groups = component_groups(choices)
-    return registry().with_groups(groups) if groups else registry()

@@ -115,7 +115,7 @@ def next_steps(root: Path, has_data: bool) -> str:
         "  python -m seqmodel.run --config configs/example.yaml --help      # every hparam, the example encoder's too",
         "  python -m seqmodel.run --config configs/example.yaml             # train it; outputs in out/example",
         "  python -m seqmodel.run --config configs/example.yaml --default_root_dir="
-        "$(python -m seqmodel.outputs.versions out --config configs/example.yaml)   # a new out/<name>/version_<n> each time",
+        "$(python -m seqmodel.layout out --config configs/example.yaml)   # a new out/<name>/version_<n> each time",
     ]
     return "\n".join(lines)
 

@@ -19,7 +19,6 @@ Imports neither torch (until the training itself starts) nor any Kubernetes clie
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path

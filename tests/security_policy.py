@@ -16,7 +16,7 @@ Permission = tuple[str, str, str]  # (API group, resource, verb)
 # Rules on namespaced resources: a ClusterRole's when the operator watches every namespace, a Role's in
 # each watched namespace otherwise.
 NAMESPACED_PERMISSIONS: frozenset[Permission] = frozenset({
-    # kopf watches SeqTrainingJobs (main.py); kube.get_training_job
+    # kopf watches SeqTrainingJobs (handlers.py); kube.get_training_job
     *((C.GROUP, "seqtrainingjobs", v) for v in ("get", "list", "watch")),
     # kube.patch_training_job_status; kopf's status progress and diff-base storage
     (C.GROUP, "seqtrainingjobs/status", "patch"),

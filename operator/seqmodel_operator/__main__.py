@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verbose", "-v", action="store_true")
     args = parser.parse_args(argv)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()], log_refkey="object")
-    import seqmodel_operator.main  # noqa: F401  registers the handlers
+    import seqmodel_operator.handlers  # noqa: F401  registers the handlers
 
     # kopf's default identity asks for the user's name, which a numeric non-root user of an image without a
     # passwd entry (the chart's runAsUser) does not have: the operator crashed at start in its own image.

@@ -1,7 +1,7 @@
 """The one module that talks to the API server: the official client, raw JSON dicts, a rate limit.
 
 Handlers run in kopf's thread pool, so this is synchronous and thread-safe. Every request passes one
-token bucket (Config.api_qps / api_burst), so a burst of thousands of objects cannot flood the API server.
+token bucket (Settings.api_qps / api_burst), so a burst of thousands of objects cannot flood the API server.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class TokenBucket:
 def load_client(pool_size: int = 10) -> client.ApiClient:
     """In-cluster credentials in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config).
 
-    `pool_size` connections are kept open: one per handler thread (Config.worker_limit), because a
+    `pool_size` connections are kept open: one per handler thread (Settings.worker_limit), because a
     thread that finds the pool full opens a new TLS connection for every request and throws it away."""
     conf = client.Configuration()
     try:

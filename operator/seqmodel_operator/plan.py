@@ -14,8 +14,7 @@ from seqmodel import contract
 from seqmodel.contract import CHECKPOINT_USES, checkpoint_use
 from seqmodel.hparam import digest, registry
 from seqmodel_operator import config_from
-from seqmodel_operator import constants as C
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 OUTPUT_MOUNT = "/output"  # the replicate's version directory (a subPath of the output claim)
 SCRATCH_MOUNT = "/scratch"  # the working directory: staged data/ and writable temp
@@ -121,12 +120,12 @@ def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None)
     return CheckpointMount(claim, directory, file, flag), named
 
 
-def _output_claim_of(spec: Mapping[str, Any], config: Config | None) -> str:
+def _output_claim_of(spec: Mapping[str, Any], config: Settings | None) -> str:
     claim = (spec.get("output") or {}).get("claim") or (config.output_claim if config else None)
     return claim or ""
 
 
-def make_plan(body: Mapping[str, Any], config: Config, source: Mapping[str, Any] | None = None,
+def make_plan(body: Mapping[str, Any], config: Settings, source: Mapping[str, Any] | None = None,
               config_files: Mapping[str, str] | None = None) -> Plan:
     """The plan of a SeqTrainingJob object; `source` is its checkpoint.fromJob object, if any, and
     `config_files` the data of its spec.configFrom ConfigMap."""

@@ -2,7 +2,7 @@
 
 Templates are data, not string glue: the context below holds plain values and ready-made structures
 (volumes, mounts, args), and the packaged template writes each one with `tojson`. Cluster admins
-override a template by mounting a directory with a file of the same name (Config.templates_dir); an
+override a template by mounting a directory with a file of the same name (Settings.templates_dir); an
 overriding template gets the same variables and its output passes the same checks, so a template can
 add things (annotations, a sidecar) but cannot drop the security context or change what runs.
 
@@ -36,11 +36,11 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from seqmodel import VERSION
-from seqmodel.outputs.run_dir import TERMINATION_LOG_ENV
+from seqmodel.contract import TERMINATION_LOG_ENV
 from seqmodel_operator import constants as C
 from seqmodel_operator.plan import (CHECKPOINT_MOUNT, CODE_MOUNT, CONFIG_MOUNT, DATA_MOUNT, OUTPUT_MOUNT,
                                     SCRATCH_MOUNT, TERMINATION_LOG, TMP_MOUNT, Plan)
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 JOB_TEMPLATE = "job.yaml.j2"
@@ -58,7 +58,7 @@ class Replicate:
     version: int
 
 
-def environment(config: Config) -> ImmutableSandboxedEnvironment:
+def environment(config: Settings) -> ImmutableSandboxedEnvironment:
     """The template environment of `config`: one per templates directory, so that each template is compiled
     once (Jinja still reloads a template whose file changed)."""
     return _environment(config.templates_dir)
@@ -109,7 +109,7 @@ def owner_reference(plan: Plan) -> dict[str, Any]:
             "controller": True, "blockOwnerDeletion": True}
 
 
-def resources(plan: Plan, config: Config) -> dict[str, Any]:
+def resources(plan: Plan, config: Settings) -> dict[str, Any]:
     """GPUs as limits only (device plugins' rule); cpu and memory requested and limited alike."""
     res = plan.spec.get("resources") or {}
     limits: dict[str, Any] = {}
@@ -123,7 +123,7 @@ def resources(plan: Plan, config: Config) -> dict[str, Any]:
     return {"limits": limits, **({"requests": requests} if requests else {})}
 
 
-def placement(plan: Plan, config: Config) -> tuple[dict[str, str], list[dict[str, Any]]]:
+def placement(plan: Plan, config: Settings) -> tuple[dict[str, str], list[dict[str, Any]]]:
     selector = dict(config.node_selector)
     gpu_type = (plan.spec.get("resources") or {}).get("gpuType")
     if gpu_type:
@@ -131,7 +131,7 @@ def placement(plan: Plan, config: Config) -> tuple[dict[str, str], list[dict[str
     return selector, [dict(t) for t in config.tolerations]
 
 
-def scratch_volume(plan: Plan, config: Config) -> dict[str, Any]:
+def scratch_volume(plan: Plan, config: Settings) -> dict[str, Any]:
     """Local SSD as a generic ephemeral volume of a storage class, or an emptyDir when there is none."""
     scratch = plan.spec.get("scratch") or {}
     size = str(scratch.get("size", config.scratch_size))
@@ -143,7 +143,7 @@ def scratch_volume(plan: Plan, config: Config) -> dict[str, Any]:
     return {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": claim}}}
 
 
-def volumes_and_mounts(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
+def volumes_and_mounts(plan: Plan, replicate: Replicate, config: Settings) -> dict[str, Any]:
     volumes = [scratch_volume(plan, config), {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
     by_claim: dict[str, dict[str, Any]] = {}
 
@@ -207,7 +207,7 @@ def literal(args: list[str]) -> list[str]:
     return [arg.replace("$", "$$") for arg in args]
 
 
-def context(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
+def context(plan: Plan, replicate: Replicate, config: Settings) -> dict[str, Any]:
     """The template's variables for one replicate (documented in the module docstring)."""
     spec = plan.spec
     output_path = plan.output_path(replicate.version)
@@ -236,7 +236,7 @@ def context(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
     }
 
 
-def render_job(plan: Plan, replicate: Replicate, config: Config) -> dict[str, Any]:
+def render_job(plan: Plan, replicate: Replicate, config: Settings) -> dict[str, Any]:
     """The child Job as a dict, checked; RenderError names what is wrong."""
     ctx = context(plan, replicate, config)
     try:

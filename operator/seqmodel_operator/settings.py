@@ -17,7 +17,7 @@ PREFIX = "SEQMODEL_OPERATOR_"
 
 
 @dataclass(frozen=True)
-class Config:
+class Settings:
     image: str = f"seqmodel-trainer:{VERSION}"
     """Trainer image for jobs that do not name one."""
     image_pull_policy: str = "IfNotPresent"
@@ -58,7 +58,7 @@ class Config:
     """Seconds a watch may stay silent before kopf reconnects (lost connections are not always seen)."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Fields from `SEQMODEL_OPERATOR_<FIELD>`; a bad value is a one-line error naming the variable."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

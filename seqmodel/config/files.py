@@ -26,7 +26,7 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from seqmodel.config.migrations import migrate_hparams
+from seqmodel.outputs.migrations import migrate_hparams
 from seqmodel.contract import saved_named
 from seqmodel.hparam import HparamError
 

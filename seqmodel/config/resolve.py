@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence
 
 from seqmodel import contract
-from seqmodel.components import SLOTS, choices_of, component_group, group_owner
+from seqmodel.components import SLOTS, choices_of, component_group, group_owner, registry_for
 from seqmodel.config.files import ConfigFile, load
 from seqmodel.contract import CHECKPOINT_FLAGS
 from seqmodel.errors import UserError
-from seqmodel.hparam import HparamError, Hparams, registry, registry_for
+from seqmodel.hparam import HparamError, Hparams, registry
 from seqmodel.workspace.paths import env_data_root
 
 ParserFactory = Callable[[Hparams], argparse.ArgumentParser]

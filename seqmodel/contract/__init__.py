@@ -153,6 +153,9 @@ def run_args(hparams: Mapping[str, Any], *, mode: str, root_dir: str, seed: Opti
     return args
 
 
+# --- how a run reports its end -----------------------------------------------------------------------------
+TERMINATION_LOG_ENV = "SEQMODEL_TERMINATION_LOG"  # where a run writes its JSON summary (the pod's termination message)
+
 # --- the pod's exit codes that no retry can fix -------------------------------------------------------------
 EXIT_USER_ERROR = 2  # bad arguments or data: the message names them
 EXIT_VERSION_TAKEN = 3  # the version directory belongs to another run: the operator picks the next version

@@ -10,7 +10,8 @@ import os
 from typing import Any, Mapping, Sequence
 
 from seqmodel import contract
-from seqmodel.hparam import HparamError, registry_for
+from seqmodel.components import registry_for
+from seqmodel.hparam import HparamError
 from seqmodel.job import spec as S
 from seqmodel.job.api import Job, submit_jobs
 from seqmodel.job.defaults import load_config

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 
 from seqmodel import contract
 from seqmodel.contract import API_VERSION, CHECKPOINT_USES, JOB_KIND, MODES, ContractError
-from seqmodel.hparam import registry, registry_for
+from seqmodel.components import registry_for
+from seqmodel.hparam import registry
 
 # A job the client cannot submit: the contract's error, under the name notebooks catch.
 JobSpecError = ContractError

@@ -6,9 +6,9 @@ lists the hparams that name the run, seqmodel.contract) and the run's full hpara
 - same major, same or older minor: loaded, after the migrations from its minor up to ours ran in order
   (each one renames hparams or moves keys exactly as that minor release changed them);
 - another major, or a newer minor than this code: refused with one line naming both versions.
-The build number never matters for loading (`seqmodel.config.migrations`, which saved run configs share). Hence
+The build number never matters for loading (`seqmodel.outputs.migrations`, which saved run configs share). Hence
 the rule for releases: a change to hparams or to what checkpoints hold bumps the minor and adds a
-migration below (hparam changes in `seqmodel.config.migrations`); a change that cannot be migrated bumps the
+migration below (hparam changes in `seqmodel.outputs.migrations`); a change that cannot be migrated bumps the
 major.
 """
 
@@ -22,7 +22,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from seqmodel import VERSION
-from seqmodel.config import migrations
+from seqmodel.outputs import migrations
 from seqmodel.outputs.atomic import atomic_open
 from seqmodel.errors import UserError
 from seqmodel.outputs.run_dir import newest_checkpoint
@@ -69,7 +69,7 @@ def _hparams(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 def _from_1_0(ckpt: dict[str, Any]) -> None:
     """1.0 -> 1.1: the stamp moved from `seqmodel_version` into `seqmodel` (beside the label names, which
-    1.0 did not record); the hparams changed as `seqmodel.config.migrations` says."""
+    1.0 did not record); the hparams changed as `seqmodel.outputs.migrations` says."""
     ckpt[STAMP_KEY] = {"version": ckpt.pop("seqmodel_version"), "label_names": None}
     migrations.HPARAM_MIGRATIONS[0](_hparams(ckpt))
 

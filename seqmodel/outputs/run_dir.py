@@ -11,10 +11,10 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from seqmodel import VERSION
+from seqmodel.contract import TERMINATION_LOG_ENV
 from seqmodel.outputs.atomic import atomic_open
 from seqmodel.errors import UserError
 
-TERMINATION_LOG_ENV = "SEQMODEL_TERMINATION_LOG"
 # Names the run that claimed a version directory, so a retry of that run may reuse it and no other run can.
 OWNER_FILE = ".seqmodel-owner"
 # Kubernetes keeps at most 4096 bytes of a termination message; stay under it with room to spare.

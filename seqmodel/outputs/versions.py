@@ -15,10 +15,6 @@ from typing import Optional
 
 from seqmodel.errors import UserError
 from seqmodel.outputs.run_dir import OWNER_FILE, visible_entries
-from typing import Optional
-
-from seqmodel.errors import UserError
-from seqmodel.outputs.run_dir import OWNER_FILE, visible_entries
 
 _VERSION_DIR = re.compile(r"^version_(\d+)$")
 
@@ -82,30 +78,3 @@ def claim_output(out: Path, owner: str) -> None:
     if found != owner:
         whose = f"owner {found}" if found is not None else "no owner marker"
         raise VersionTaken(f"output dir {out} already holds another run's files ({whose}); this version is taken")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m seqmodel.outputs.versions ROOT [--config FILE] [--hparam=value ...]`: allocate and print the next
-    `ROOT/<canonical name of those hparams>/version_<n>`, the directory to pass as --default_root_dir.
-    Config files and custom components count as in `python -m seqmodel.run` (`./src` is importable)."""
-    import sys
-
-    from seqmodel.config.resolve import resolve
-    from seqmodel.errors import UserError
-    from seqmodel.workspace.paths import add_src_to_path
-
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0].startswith("-"):
-        print("usage: python -m seqmodel.outputs.versions ROOT [--config FILE] [--hparam=value ...]", file=sys.stderr)
-        return 2
-    add_src_to_path()
-    try:
-        print(allocate_version(args[0], resolve(args[1:], read_checkpoint=False).name)[1])
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

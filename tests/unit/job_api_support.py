@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Optional
 from seqmodel.job.kubeapi import KubeError
 from seqmodel.contract import JOB_PLURAL
 from seqmodel_operator.plan import make_plan
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 NAMESPACE = "research"
 METRICS = {"val/loss": 1.25, "train/loss": 1.5}
@@ -118,7 +118,7 @@ class NamingOperator:
         self.reads[name] = self.reads.get(name, 0) + 1
         if plural != JOB_PLURAL or obj.get("status") or self.reads[name] <= self.delay:
             return
-        plan = make_plan(obj, Config(output_claim="default-out"))
+        plan = make_plan(obj, Settings(output_claim="default-out"))
         replicates = []
         for i in range(plan.replicates):
             version = self.next_version.get(plan.version_key, 0)

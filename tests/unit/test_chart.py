@@ -1,7 +1,7 @@
 """The Helm chart charts/seqmodel-operator, rendered by the helm that `make binaries` builds (no cluster).
 
 Lint, the default and the namespace-scoped renders, the schema refusing bad values by name, restricted
-pods, settings that reach the operator's Config, job template overrides the operator really loads, and
+pods, settings that reach the operator's Settings, job template overrides the operator really loads, and
 the one source: manifests/rbac/ and manifests/operator/ are the chart's render, its crds/ the generator's.
 """
 
@@ -23,7 +23,7 @@ from seqmodel import VERSION
 from seqmodel_operator import crd
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.render import JOB_TEMPLATE, PACKAGE_TEMPLATES, Replicate, render_job
-from seqmodel_operator.settings import PREFIX, Config
+from seqmodel_operator.settings import PREFIX, Settings
 from security_policy import (NAMESPACED_PERMISSIONS, OPERATOR_PERMISSIONS, SCOPED_CLUSTER_PERMISSIONS,
                              restricted_violations, rule_triples)
 
@@ -34,7 +34,7 @@ from localcluster.layout import Versions  # noqa: E402
 
 RELEASE, NAMESPACE = "seqmodel-operator", "seqmodel-system"
 NAMESPACED = {"team-a", "team-b"}
-# Config fields the chart sets from values other than `settings` (each key of settings is a field).
+# Settings fields the chart sets from values other than `settings` (each key of settings is a field).
 NOT_IN_SETTINGS = {"image": "trainerImage", "image_pull_policy": "trainerImage.pullPolicy",
                    "templates_dir": "jobTemplates"}
 
@@ -256,14 +256,14 @@ def snake(camel: str) -> str:
 
 def test_every_operator_setting_is_a_value() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    fields = {f.name for f in dataclasses.fields(Config)}
+    fields = {f.name for f in dataclasses.fields(Settings)}
     assert {snake(k) for k in values["settings"]} | set(NOT_IN_SETTINGS) == fields
 
 
 def test_the_default_settings_are_the_operators_defaults(helm: Path) -> None:
     data = settings_data(render(helm))
     assert all(k.startswith(PREFIX) for k in data)
-    assert Config.from_env(data) == Config()
+    assert Settings.from_env(data) == Settings()
 
 
 def test_changed_values_reach_the_operators_config(helm: Path) -> None:
@@ -277,9 +277,9 @@ def test_changed_values_reach_the_operators_config(helm: Path) -> None:
         "jobTemplates": {JOB_TEMPLATE: "x"},
     }
     docs = render(helm, values)
-    config = Config.from_env(settings_data(docs))
+    config = Settings.from_env(settings_data(docs))
     s = values["settings"]
-    expected = Config(image="registry.example/seqmodel-trainer:1.3.0-cu13", image_pull_policy="Always",
+    expected = Settings(image="registry.example/seqmodel-trainer:1.3.0-cu13", image_pull_policy="Always",
                       templates_dir="/etc/seqmodel-operator/templates",
                       tolerations=tuple(s["tolerations"]),
                       **{snake(k): v for k, v in s.items() if k != "tolerations"})
@@ -306,7 +306,7 @@ def test_job_template_overrides_are_what_the_operator_renders(helm: Path, tmp_pa
     assert {v["name"]: v for v in pod["volumes"]}[mount["name"]]["configMap"]["name"] == templates["metadata"]["name"]
     for name, text in templates["data"].items():  # the mounted directory, as the kubelet writes it
         (tmp_path / name).write_text(text)
-    config = Config(templates_dir=str(tmp_path))
+    config = Settings(templates_dir=str(tmp_path))
     job = render_job(make_plan(example("job.yaml"), config), Replicate(0, 0), config)
     assert job["spec"]["template"]["metadata"]["annotations"]["example.org/team"] == "genomics"
 
@@ -319,7 +319,7 @@ def test_the_output_claim_is_made_in_each_watched_namespace_and_kept(helm: Path)
     for claim in claims:
         assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # helm uninstall keeps it
         assert claim["spec"]["resources"]["requests"]["storage"] == "5Ti"
-    assert Config.from_env(settings_data(docs)).output_claim == "runs"
+    assert Settings.from_env(settings_data(docs)).output_claim == "runs"
     assert [c["metadata"]["namespace"] for c in find(render(helm, {"settings": {"outputClaim": "runs"},
                                                                    "outputClaim": {"create": True}}),
                                                      "PersistentVolumeClaim")] == [NAMESPACE]

@@ -18,7 +18,8 @@ import yaml
 
 from conftest import LABELS, TINY
 from seqmodel import contract, run
-from seqmodel.hparam import HparamError, registry, registry_for
+from seqmodel.components import registry_for
+from seqmodel.hparam import HparamError, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "custom_encoder"

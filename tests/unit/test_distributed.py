@@ -15,7 +15,7 @@ import yaml
 
 from seqmodel.dataset.datamodule import ShardSampler
 from seqmodel.dataset.windows import split_id
-from seqmodel.outputs.run_dir import TERMINATION_LOG_ENV
+from seqmodel.contract import TERMINATION_LOG_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS, BATCH, EPOCH = 4, 8, 64  # 2 ranks x 4 steps x 8 samples = one whole epoch of 64

@@ -28,7 +28,7 @@ from operator_support import example
 from seqmodel import pod
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.render import Replicate, render_job
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 from test_boundaries import run_blocked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,7 +215,7 @@ def test_every_base_is_the_one_build_argument_make_images_overrides(image: str) 
 
 
 def test_the_trainer_runs_as_the_user_the_operator_sets_and_the_operator_as_the_charts() -> None:
-    assert image_stages("trainer")[-1].last("USER").value[0] == f"{Config().run_as_user}:{Config().run_as_user}"
+    assert image_stages("trainer")[-1].last("USER").value[0] == f"{Settings().run_as_user}:{Settings().run_as_user}"
     deploy = next(d for d in yaml.safe_load_all((ROOT / "manifests" / "operator" / "deployment.yaml").read_text())
                   if d["kind"] == "Deployment")
     psc = deploy["spec"]["template"]["spec"]["securityContext"]
@@ -256,7 +256,7 @@ def test_the_entrypoint_module_is_this_repositorys(image: str) -> None:
 
 IMAGE_PROGRAMS = {
     # The operator with everything its extra does not install blocked: its handlers and CLI import.
-    "operator": "import seqmodel_operator.main, seqmodel_operator.crd, seqmodel_operator.__main__\n"
+    "operator": "import seqmodel_operator.handlers, seqmodel_operator.crd, seqmodel_operator.__main__\n"
                 "seqmodel_operator.crd.all_crds()\nprint('ok')",
     # Both steps of the pod, training included (seqmodel.run imports the pipeline, and torch, only once its
     # arguments are valid), with everything the train extra does not install (kopf, kubernetes) blocked.
@@ -276,7 +276,7 @@ def test_the_entrypoint_imports_with_only_what_the_image_installs(image: str) ->
 def test_the_trainer_entrypoint_is_the_command_the_operator_renders() -> None:
     """Kubernetes' `command` replaces ENTRYPOINT: the rendered containers run ENTRYPOINT + [step], in the
     image's WORKDIR, so `docker run IMAGE stage|run ...` and the pod do the same."""
-    config = Config()
+    config = Settings()
     job = render_job(make_plan(example("job.yaml"), config), Replicate(0, 0), config)
     spec = job["spec"]["template"]["spec"]
     prefix, steps = entrypoint("trainer"), set()

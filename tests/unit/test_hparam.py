@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from seqmodel.hparam import Hparam, HparamError, HparamGroup, Hparams, digest, registry, registry_for
+from seqmodel.components import registry_for
+from seqmodel.hparam import Hparam, HparamError, HparamGroup, Hparams, digest, registry
 
 
 def small_registry() -> Hparams:

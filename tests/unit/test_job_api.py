@@ -26,7 +26,7 @@ from seqmodel.job.status import Placed
 from seqmodel.outputs import checkpoint
 from seqmodel.outputs.run_dir import OWNER_FILE
 from seqmodel_operator.plan import make_plan
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 HP = {"d_model": 32, "lr": 0.002, "max_steps": 10}
 CANONICAL = "dm=32,lr=0.002"
@@ -77,7 +77,7 @@ def test_a_replicate_runs_with_the_same_arguments_on_both_backends(tmp_path: Pat
     rendered trainer args but for the paths, which are the pod's there."""
     job = local(tmp_path, hparams, replicates=2).submit()
     job.wait(timeout=60, poll=0.05, progress=False)
-    plan = make_plan(job_body(hparams=hparams), Config())
+    plan = make_plan(job_body(hparams=hparams), Settings())
     for version, out in enumerate(job.outputs()):
         pod_args = plan.run_args(version)
         assert argv_of(out) == [a.replace("--default_root_dir=/output", f"--default_root_dir={out}") for a in pod_args]
@@ -301,7 +301,7 @@ def test_names_and_versions_are_the_operators_and_rows_match_the_local_backend(t
 ])
 def test_local_canonical_names_agree_with_the_operators(hparams: dict) -> None:
     body = {"metadata": {"name": "j", "namespace": "n", "uid": "u"}, "spec": {"hparams": hparams, "output": {"claim": "o"}}}
-    assert canonical_name(hparams) == make_plan(body, Config()).canonical
+    assert canonical_name(hparams) == make_plan(body, Settings()).canonical
 
 
 def test_a_job_the_operator_fails_before_naming_it_fails_submit(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from seqmodel.job.status import Placed
 from seqmodel_operator import status as operator_status
 from seqmodel_operator.plan import CHECKPOINT_MOUNT, CONFIG_MOUNT, OUTPUT_MOUNT, make_plan
 from seqmodel_operator.render import Replicate, render_job
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "v1.4.0" / "ptmask.ckpt"
@@ -38,7 +38,7 @@ FIXTURE_HPARAMS = {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "seq_
 SOURCE_DIR = "runs/source/version_0"
 DILATED = "my_encoders.conv:DilatedConvEncoder"
 CONFIG_FILE = {"defaults": "model/small", "lr": 0.005, "dilation_base": 3, "encoder": DILATED}
-OPERATOR = Config(image="seqmodel-trainer:test", output_claim="out")
+OPERATOR = Settings(image="seqmodel-trainer:test", output_claim="out")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +133,7 @@ def local_path(case: Case, claim: Path) -> PathResult:
     if case.config_file is not None:
         (claim.parent / "my.yaml").write_text(yaml.safe_dump(case.config_file))
         flags = ["--config=my.yaml", *(f"--{k}={v}" for k, v in {**case.hparams, **case.custom}.items())]
-        layout = subprocess.run([sys.executable, "-m", "seqmodel.outputs.versions", str(claim / "runs"), *flags],
+        layout = subprocess.run([sys.executable, "-m", "seqmodel.layout", str(claim / "runs"), *flags],
                                 capture_output=True, text=True, check=True, cwd=claim.parent)
         out = Path(layout.stdout.strip())
         resolved = resolve([*flags, f"--default_root_dir={out}", f"--seed={0}"])

@@ -28,7 +28,7 @@ def test_concurrent_allocations_get_distinct_versions(tmp_path: Path) -> None:
 
 
 def test_cli_allocates_under_the_canonical_name(tmp_path: Path, capsys) -> None:
-    from seqmodel.outputs.versions import main
+    from seqmodel.layout import main
 
     assert main([str(tmp_path), "--lr=0.002", "--max_steps=5"]) == 0
     assert main([str(tmp_path), "--lr=2e-3"]) == 0

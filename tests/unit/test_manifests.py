@@ -21,7 +21,7 @@ from seqmodel.hparam import registry
 from seqmodel_operator import constants as C
 from seqmodel_operator import kube
 from seqmodel_operator.plan import checked_hparams
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 from security_policy import OPERATOR_PERMISSIONS, restricted_violations, rule_triples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,8 +218,8 @@ def test_the_settings_are_the_operators_defaults_and_reach_the_pod() -> None:
     the chart's values); no default output claim, so jobs must name theirs."""
     settings = one("operator", "ConfigMap", NAME)
     assert settings["metadata"]["namespace"] == NAMESPACE
-    assert Config.from_env(settings["data"]) == Config()  # a bad value raises, naming the variable
-    assert Config.from_env(settings["data"]).output_claim is None
+    assert Settings.from_env(settings["data"]) == Settings()  # a bad value raises, naming the variable
+    assert Settings.from_env(settings["data"]).output_claim is None
     (container,) = one("operator", "Deployment", NAME)["spec"]["template"]["spec"]["containers"]
     assert container["envFrom"] == [{"configMapRef": {"name": NAME}}] and "env" not in container
 

@@ -7,13 +7,12 @@ from typing import Any
 import pytest
 
 from operator_support import job_body
-from seqmodel.hparam import registry
 from seqmodel_operator.config_from import ConfigSpecError, config_values, split
 from seqmodel_operator.plan import CONFIG_MOUNT, SpecError, make_plan
 from seqmodel_operator.render import Replicate, render_job
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
-CONFIG = Config()
+CONFIG = Settings()
 FILES = {
     "config.yaml": "defaults: [model/small, base.yaml]\nlr: 0.003\nencoder: my_encoders.conv:DilatedConvEncoder\n"
                    "dilated_layers: 3\n",

@@ -10,9 +10,9 @@ from operator_support import example, job_body, with_replicates
 from seqmodel.hparam import format_value, registry
 from seqmodel_operator import constants as C
 from seqmodel_operator.plan import CheckpointMount, SpecError, make_plan
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
-CONFIG = Config()
+CONFIG = Settings()
 
 
 def tail(args: list[str], n: int = 3) -> list[str]:
@@ -82,9 +82,9 @@ def test_output_claim_is_required_unless_the_operator_has_a_default() -> None:
     del body["spec"]["output"]
     with pytest.raises(SpecError, match=r"^spec\.output\.claim: "):
         make_plan(body, CONFIG)
-    plan = make_plan(body, Config(output_claim="shared-out"))
+    plan = make_plan(body, Settings(output_claim="shared-out"))
     assert plan.output_claim == "shared-out"
-    assert make_plan(job_body(), Config(output_claim="shared-out")).output_claim == "out"  # the spec wins
+    assert make_plan(job_body(), Settings(output_claim="shared-out")).output_claim == "out"  # the spec wins
 
 
 def test_names_paths_and_owner_formats() -> None:
@@ -101,7 +101,7 @@ def test_names_paths_and_owner_formats() -> None:
 
 def test_image_comes_from_the_spec_or_the_config() -> None:
     assert make_plan(job_body(image="reg/x:1"), CONFIG).image == "reg/x:1"
-    assert make_plan(job_body(), Config(image="reg/default:2")).image == "reg/default:2"
+    assert make_plan(job_body(), Settings(image="reg/default:2")).image == "reg/default:2"
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
@@ -175,12 +175,12 @@ def test_checkpoint_path_is_on_the_job_s_output_claim() -> None:
 
 
 def test_a_source_without_a_claim_wrote_to_the_operator_s_default_claim() -> None:
-    """The source ran on Config.output_claim; a job with its own claim must still mount the source's."""
+    """The source ran on Settings.output_claim; a job with its own claim must still mount the source's."""
     src = source()
     del src["spec"]["output"]
     body = example("inference.yaml")
     body["spec"]["output"] = {"claim": "my-out"}
-    plan = make_plan(body, Config(output_claim="default-out"), src)
+    plan = make_plan(body, Settings(output_claim="default-out"), src)
     assert plan.output_claim == "my-out"
     assert plan.checkpoint is not None and plan.checkpoint.claim == "default-out"
 

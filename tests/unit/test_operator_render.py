@@ -13,9 +13,9 @@ from operator_support import example, job_body, with_replicates
 from seqmodel_operator import constants as C
 from seqmodel_operator.plan import Plan, SpecError, make_plan
 from seqmodel_operator.render import JOB_TEMPLATE, PACKAGE_TEMPLATES, RenderError, Replicate, render_job
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
-CONFIG = Config()
+CONFIG = Settings()
 REPLICATE = Replicate(1, 4)
 RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
               "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -23,7 +23,7 @@ STAGE_COMMAND = ["python", "-m", "seqmodel.pod", "stage"]
 RUN_COMMAND = ["python", "-m", "seqmodel.pod", "run"]
 
 
-def render(body: dict[str, Any], config: Config = CONFIG, replicate: Replicate = REPLICATE,
+def render(body: dict[str, Any], config: Settings = CONFIG, replicate: Replicate = REPLICATE,
            source: dict[str, Any] | None = None) -> dict[str, Any]:
     return render_job(make_plan(body, config, source), replicate, config)
 
@@ -103,7 +103,7 @@ def test_gpus_are_limits_only_and_zero_means_none() -> None:
     assert trainer["resources"] == {"limits": {"nvidia.com/gpu": "1", "cpu": "1500m", "memory": "4Gi"},
                                     "requests": {"cpu": "1500m", "memory": "4Gi"}}
     body["spec"]["resources"] = {"gpus": 4}
-    resources = container(render(body, Config(gpu_resource="amd.com/gpu")), "trainer")["resources"]
+    resources = container(render(body, Settings(gpu_resource="amd.com/gpu")), "trainer")["resources"]
     assert resources == {"limits": {"amd.com/gpu": "4"}}
     body["spec"]["resources"] = {"gpus": 0, "memory": "1Gi"}
     resources = container(render(body), "trainer")["resources"]
@@ -117,7 +117,7 @@ def test_gpu_type_node_selector_and_tolerations() -> None:
     assert pod_spec(job)["nodeSelector"] == {}
     assert pod_spec(job)["tolerations"] == [dict(t) for t in CONFIG.tolerations]
     body["spec"]["resources"]["gpuType"] = "NVIDIA-A100-SXM4-80GB"
-    config = Config(gpu_type_label="example.com/gpu", node_selector={"pool": "train"},
+    config = Settings(gpu_type_label="example.com/gpu", node_selector={"pool": "train"},
                     tolerations=({"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"},))
     spec = pod_spec(render(body, config))
     assert spec["nodeSelector"] == {"pool": "train", "example.com/gpu": "NVIDIA-A100-SXM4-80GB"}
@@ -136,7 +136,7 @@ def test_scratch_volume(scratch: dict[str, Any] | None, config_class: str | None
     body = example("job.yaml")
     if scratch:
         body["spec"]["scratch"] = scratch
-    volume = volumes(render(body, Config(scratch_storage_class=config_class, scratch_size="7Gi")))["scratch"]
+    volume = volumes(render(body, Settings(scratch_storage_class=config_class, scratch_size="7Gi")))["scratch"]
     size = (scratch or {}).get("size", "7Gi")
     if expected_class is None:
         assert volume == {"name": "scratch", "emptyDir": {"sizeLimit": size}}
@@ -209,7 +209,7 @@ def test_env_and_termination_message(job: dict[str, Any]) -> None:
 
 
 def test_security_contexts() -> None:
-    job = render(example("job.yaml"), Config(run_as_user=4242))
+    job = render(example("job.yaml"), Settings(run_as_user=4242))
     for name in ("stage", "trainer"):
         assert container(job, name)["securityContext"] == RESTRICTED
     spec = pod_spec(job)
@@ -420,11 +420,11 @@ def test_hostile_checkpoint_path_stays_in_its_fields() -> None:
 PACKAGED = (PACKAGE_TEMPLATES / JOB_TEMPLATE).read_text()
 
 
-def override(tmp_path: Path, edit: Callable[[str], str]) -> Config:
+def override(tmp_path: Path, edit: Callable[[str], str]) -> Settings:
     text = edit(PACKAGED)
     assert text != PACKAGED
     (tmp_path / JOB_TEMPLATE).write_text(text)
-    return Config(templates_dir=str(tmp_path))
+    return Settings(templates_dir=str(tmp_path))
 
 
 UNSAFE_EDITS: dict[str, Callable[[str], str]] = {
@@ -474,7 +474,7 @@ def test_an_override_may_add_an_annotation(tmp_path: Path, plan: Plan, job: dict
 def test_templates_dir_without_the_file_falls_back_to_the_package(tmp_path: Path, plan: Plan,
                                                                   job: dict[str, Any]) -> None:
     (tmp_path / "other.yaml.j2").write_text("kind: Pod\n")
-    assert render_job(plan, REPLICATE, Config(templates_dir=str(tmp_path))) == job
+    assert render_job(plan, REPLICATE, Settings(templates_dir=str(tmp_path))) == job
 
 
 def test_a_job_without_data_renders_a_stage_step_that_pod_accepts() -> None:

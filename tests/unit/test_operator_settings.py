@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from seqmodel_operator.settings import PREFIX, Config
+from seqmodel_operator.settings import PREFIX, Settings
 
 
 def test_no_variables_give_the_defaults() -> None:
-    assert Config.from_env({}) == Config()
-    assert Config.from_env({"UNRELATED": "1", "SEQMODEL_OTHER_IMAGE": "x"}) == Config()
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({"UNRELATED": "1", "SEQMODEL_OTHER_IMAGE": "x"}) == Settings()
 
 
 def test_each_kind_of_field_is_converted() -> None:
@@ -26,7 +26,7 @@ def test_each_kind_of_field_is_converted() -> None:
         f"{PREFIX}SCRATCH_STORAGE_CLASS": "",
         f"{PREFIX}TEMPLATES_DIR": "/etc/seqmodel/templates",
     }
-    config = Config.from_env(env)
+    config = Settings.from_env(env)
     assert config.image == "reg.example/trainer:2"
     assert (config.worker_limit, config.run_as_user) == (5, 4242) and isinstance(config.worker_limit, int)
     assert config.api_qps == 2.5 and isinstance(config.api_qps, float)
@@ -34,16 +34,16 @@ def test_each_kind_of_field_is_converted() -> None:
     assert config.node_selector == {"type": "kwok"}
     assert config.output_claim == "shared-out" and config.templates_dir == "/etc/seqmodel/templates"
     assert config.scratch_storage_class is None  # "" means unset for optional strings
-    assert config.api_burst == Config().api_burst  # untouched fields keep their defaults
+    assert config.api_burst == Settings().api_burst  # untouched fields keep their defaults
 
 
 def test_an_empty_json_list_clears_the_tolerations() -> None:
-    assert Config.from_env({f"{PREFIX}TOLERATIONS": "[]"}).tolerations == ()
+    assert Settings.from_env({f"{PREFIX}TOLERATIONS": "[]"}).tolerations == ()
 
 
 def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(f"{PREFIX}WATCH_TIMEOUT", "30")
-    assert Config.from_env().watch_timeout == 30
+    assert Settings.from_env().watch_timeout == 30
 
 
 @pytest.mark.parametrize("name,value", [
@@ -58,4 +58,4 @@ def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatc
 ])
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match="^" + re.escape(f"{PREFIX}{name}={value!r}: ")):
-        Config.from_env({f"{PREFIX}{name}": value})
+        Settings.from_env({f"{PREFIX}{name}": value})

@@ -11,8 +11,8 @@ from kubernetes.client.rest import ApiException
 
 from seqmodel_operator import constants as C
 from seqmodel_operator import sweep_status as ss
-from seqmodel_operator.handlers.sweep import SweepReconciler, trial_job
-from seqmodel_operator.settings import Config
+from seqmodel_operator.reconcilers.sweep import SweepReconciler, trial_job
+from seqmodel_operator.settings import Settings
 
 NS = "research"
 NOW = "2026-11-22T00:00:00Z"
@@ -166,7 +166,7 @@ class Clock:
 @pytest.fixture
 def setup() -> tuple[SweepReconciler, FakeKube, Clock, dict, dict]:
     kube, clock = FakeKube(), Clock()
-    r = SweepReconciler(kube, Config(sweep_trial_rate=0), clock=clock)  # type: ignore[arg-type]
+    r = SweepReconciler(kube, Settings(sweep_trial_rate=0), clock=clock)  # type: ignore[arg-type]
     bodies: dict[tuple[str, str], list[dict[str, Any]]] = {}
     trials: dict[tuple[str, str], list[ss.Trial]] = {}
     r.read_from(bodies, trials)
@@ -200,7 +200,7 @@ def test_a_restarted_operator_resumes_from_the_index_without_duplicates(setup) -
     bodies[(NS, "s")] = [sweep(parallelism=3)]
     r.poke((NS, "s"))
     see(kube, trials, s_0="Succeeded", s_1="Failed")
-    fresh = SweepReconciler(kube, Config(sweep_trial_rate=0), clock=clock)  # type: ignore[arg-type]
+    fresh = SweepReconciler(kube, Settings(sweep_trial_rate=0), clock=clock)  # type: ignore[arg-type]
     fresh.read_from(bodies, trials)
     fresh.poke((NS, "s"))
     assert sorted(kube.jobs) == ["s-0", "s-1", "s-2", "s-3", "s-4"]
@@ -311,4 +311,4 @@ def test_every_trial_start_takes_a_token_from_the_trial_rate_bucket(setup) -> No
     bodies[(NS, "s")] = [sweep(parallelism=4)]
     r.poke((NS, "s"))
     assert len(kube.jobs) == Counting.taken == 4
-    assert SweepReconciler(kube, Config(sweep_trial_rate=7.0)).creations.rate == 7.0  # type: ignore[arg-type]
+    assert SweepReconciler(kube, Settings(sweep_trial_rate=7.0)).creations.rate == 7.0  # type: ignore[arg-type]

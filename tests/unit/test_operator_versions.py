@@ -13,11 +13,11 @@ from seqmodel_operator import constants as C
 from seqmodel_operator import versions
 from seqmodel_operator.kube import Kube
 from seqmodel_operator.plan import Plan, make_plan
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 
 def plan(uid: str, replicates: int = 1, **spec: object) -> Plan:
-    return make_plan(job_body(name=f"job-{uid}", uid=uid, replicates=replicates, **spec), Config())
+    return make_plan(job_body(name=f"job-{uid}", uid=uid, replicates=replicates, **spec), Settings())
 
 
 def allocate(kube: FakeKube, p: Plan) -> dict[int, int]:

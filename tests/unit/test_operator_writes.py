@@ -12,10 +12,10 @@ import pytest
 
 from operator_support import NAMESPACE, FakeKube, child_job, job_body
 from seqmodel_operator import constants as C
-from seqmodel_operator import main
+from seqmodel_operator import handlers
 from seqmodel_operator import status as st
-from seqmodel_operator.handlers.training_job import Reconciler
-from seqmodel_operator.settings import Config
+from seqmodel_operator.reconcilers.training_job import Reconciler
+from seqmodel_operator.settings import Settings
 
 
 def event_job(uid: str = "job-uid-1", **kwargs: Any) -> dict[str, Any]:
@@ -94,7 +94,7 @@ class Syncs:
 
 
 def test_events_that_change_nothing_shown_cause_no_sync(monkeypatch: pytest.MonkeyPatch) -> None:
-    reconciler = Reconciler(Kube(), Config())
+    reconciler = Reconciler(Kube(), Settings())
     syncs = Syncs(reconciler, monkeypatch)
     reconciler.job_changed(event_job())
     assert syncs.calls == [(NAMESPACE, "demo", "uid-1")]
@@ -107,7 +107,7 @@ def test_events_that_change_nothing_shown_cause_no_sync(monkeypatch: pytest.Monk
 
 
 def test_a_failed_sync_is_redone_on_the_next_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    reconciler = Reconciler(Kube(), Config())
+    reconciler = Reconciler(Kube(), Settings())
     syncs = Syncs(reconciler, monkeypatch)
     syncs.fail = True
     with pytest.raises(RuntimeError):
@@ -118,7 +118,7 @@ def test_a_failed_sync_is_redone_on_the_next_event(monkeypatch: pytest.MonkeyPat
 
 
 def test_deletion_always_syncs_and_forgets_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
-    reconciler = Reconciler(Kube(), Config())
+    reconciler = Reconciler(Kube(), Settings())
     syncs = Syncs(reconciler, monkeypatch)
     reconciler.job_changed(event_job(active=1))
     reconciler.job_changed(event_job(active=1), deleted=True)
@@ -129,7 +129,7 @@ def test_deletion_always_syncs_and_forgets_the_job(monkeypatch: pytest.MonkeyPat
 def test_ensure_hands_a_new_objects_first_status_over_instead_of_writing_it(monkeypatch: pytest.MonkeyPatch,
                                                                             no_events: list) -> None:
     kube = Kube()
-    reconciler = Reconciler(kube, Config())
+    reconciler = Reconciler(kube, Settings())
     handed: list[dict[str, Any]] = []
     reconciler.ensure(job_body(), first_status=handed.append)
     assert kube.status_writes == [] and len(kube.jobs) == 1
@@ -147,11 +147,11 @@ def test_a_fresh_object_lists_no_children_unless_a_create_meets_409(monkeypatch:
     lists: list[str] = []
     listed = kube.child_jobs
     monkeypatch.setattr(kube, "child_jobs", lambda ns, uid: lists.append(uid) or listed(ns, uid))
-    Reconciler(kube, Config()).ensure(job_body(), first_status=lambda status: None)
+    Reconciler(kube, Settings()).ensure(job_body(), first_status=lambda status: None)
     assert lists == []
     monkeypatch.setattr(kube, "create_job", lambda ns, body: None)  # 409: another worker was first
     handed: list[dict[str, Any]] = []
-    reconciler = Reconciler(kube, Config())
+    reconciler = Reconciler(kube, Settings())
     syncs = Syncs(reconciler, monkeypatch)
     reconciler.ensure(job_body(), first_status=handed.append)
     assert lists == ["uid-1"] and handed == [] and len(syncs.calls) == 1
@@ -164,21 +164,21 @@ def test_ensure_writes_itself_when_the_object_has_a_status() -> None:
     body["status"] = {"phase": "Pending"}
     kube.training_jobs["demo"] = copy.deepcopy(body)
     handed: list[dict[str, Any]] = []
-    Reconciler(kube, Config()).ensure(body, first_status=handed.append)
+    Reconciler(kube, Settings()).ensure(body, first_status=handed.append)
     assert handed == [] and [w["phase"] for w in kube.status_writes] == ["Pending"]
 
 
 def test_first_status_keeps_a_status_written_meanwhile() -> None:
     raw: dict[str, Any] = {"metadata": {"name": "demo"}}
-    main._first_status({"phase": "Pending", "output": "runs/x"}, raw)
+    handlers._first_status({"phase": "Pending", "output": "runs/x"}, raw)
     assert raw["status"] == {"phase": "Pending", "output": "runs/x"}
     synced: dict[str, Any] = {"status": {"phase": "Succeeded"}}
-    main._first_status({"phase": "Pending", "output": "stale"}, synced)
+    handlers._first_status({"phase": "Pending", "output": "stale"}, synced)
     assert synced == {"status": {"phase": "Succeeded"}}
 
 
 def test_diffbase_joins_the_first_status_in_one_json_patch() -> None:
-    storage = main.DiffBaseWithFirstStatus(field="status.kopf.diffbase")
+    storage = handlers.DiffBaseWithFirstStatus(field="status.kopf.diffbase")
     body = kopf.Body({"metadata": {"name": "demo", "resourceVersion": "5"}, "spec": {"suspend": False}})
     essence = storage.build(body=body)
 
@@ -187,7 +187,7 @@ def test_diffbase_joins_the_first_status_in_one_json_patch() -> None:
     assert plain == {"status": {"kopf": {"diffbase": '{"spec":{"suspend":false}}'}}} and not plain.fns
 
     patch = kopf.Patch(body=body)
-    patch.fns.append(lambda raw: main._first_status({"phase": "Pending"}, raw))
+    patch.fns.append(lambda raw: handlers._first_status({"phase": "Pending"}, raw))
     storage.store(body=body, patch=patch, essence=essence)
     assert dict(patch) == {}  # no merge patch: everything goes in the JSON patch
     assert patch.as_json_patch() == [{"op": "add", "path": "/status", "value": {
@@ -205,7 +205,7 @@ def test_a_bad_dependent_does_not_stop_the_others_from_running() -> None:
         body = job_body(name, uid=uid, mode="test", checkpoint={"fromJob": "src", "replicate": replicate})
         body["metadata"]["resourceVersion"] = "1"
         kube.training_jobs[name] = body
-    Reconciler(kube, Config()).source_finished(NAMESPACE, ["bad", "good"])
+    Reconciler(kube, Settings()).source_finished(NAMESPACE, ["bad", "good"])
     assert kube.training_jobs["bad"]["status"]["phase"] == "Failed"
     assert "spec.checkpoint.replicate" in kube.training_jobs["bad"]["status"]["message"]
     assert [j["metadata"]["name"] for j in kube.jobs] == ["good-0-v0"]

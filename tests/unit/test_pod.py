@@ -14,7 +14,8 @@ import pytest
 from seqmodel import contract, run
 from seqmodel.errors import UserError
 from seqmodel import pod
-from seqmodel.outputs.run_dir import OWNER_FILE, TERMINATION_LOG_ENV, prepare_output_dir
+from seqmodel.contract import TERMINATION_LOG_ENV
+from seqmodel.outputs.run_dir import OWNER_FILE, prepare_output_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = 'claim "genomes" subPath "hg38"'

@@ -17,7 +17,8 @@ from conftest import LABELS, TINY
 import seqmodel.outputs.checkpoint
 from seqmodel import VERSION, run
 from seqmodel.hparam import registry
-from seqmodel.outputs.run_dir import TERMINATION_LOG_ENV, compact_summary, is_global_zero, write_termination_log
+from seqmodel.contract import TERMINATION_LOG_ENV
+from seqmodel.outputs.run_dir import compact_summary, is_global_zero, write_termination_log
 from seqmodel.training.trainer import fraction_or_count
 
 RUN_PY = Path(run.__file__).resolve()

@@ -70,13 +70,13 @@ each namespace of watchNamespaces. Each rule names the code that needs it. tests
 the same (group, resource, verb) set as an allow-list; change both.
 */}}
 {{- define "seqmodel-operator.namespacedRules" -}}
-# kopf watches SeqTrainingJobs (list + watch) for the handlers in main.py;
+# kopf watches SeqTrainingJobs (list + watch) for the handlers in handlers.py;
 # kube.Kube.get_training_job reads one (status sync, and the spec.checkpoint.fromJob source).
 - apiGroups: [seqmodel.dev]
   resources: [seqtrainingjobs]
   verbs: [get, list, watch]
 # kube.Kube.patch_training_job_status (phase, conditions, metrics); kopf's StatusProgressStorage and
-# StatusDiffBaseStorage (main.py) patch status.kopf through the status subresource.
+# StatusDiffBaseStorage (handlers.py) patch status.kopf through the status subresource.
 - apiGroups: [seqmodel.dev]
   resources: [seqtrainingjobs/status]
   verbs: [patch]
@@ -85,7 +85,7 @@ the same (group, resource, verb) set as an allow-list; change both.
 - apiGroups: [seqmodel.dev]
   resources: [seqtrainingjobs]
   verbs: [create]
-# kopf watches SeqSweeps (list + watch) for the sweep handlers in main.py, which read one by name (get).
+# kopf watches SeqSweeps (list + watch) for the sweep handlers in handlers.py, which read one by name (get).
 - apiGroups: [seqmodel.dev]
   resources: [seqsweeps]
   verbs: [get, list, watch]
@@ -108,7 +108,7 @@ the same (group, resource, verb) set as an allow-list; change both.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, create, update]
-# kopf.event in handlers/training_job.py (phase changes, VersionTaken) and kopf's posting of WARNING
+# kopf.event in reconcilers/training_job.py (phase changes, VersionTaken) and kopf's posting of WARNING
 # logs: kopf 1.45 POSTs core v1 Events (kopf/_cogs/clients/events.py, references.EVENTS = v1 events).
 - apiGroups: [""]
   resources: [events]

@@ -14,10 +14,10 @@ import kopf
 
 from seqmodel_operator import constants as C
 from seqmodel_operator import sweep_status
-from seqmodel_operator.handlers.sweep import SweepReconciler
-from seqmodel_operator.handlers.training_job import Reconciler
 from seqmodel_operator.kube import Kube, TokenBucket, load_client
-from seqmodel_operator.settings import Config
+from seqmodel_operator.reconcilers.sweep import SweepReconciler
+from seqmodel_operator.reconcilers.training_job import Reconciler
+from seqmodel_operator.settings import Settings
 
 STJ = dict(group=C.GROUP, version=C.VERSION, plural=C.JOB_PLURAL)
 SWEEP = dict(group=C.GROUP, version=C.VERSION, plural=C.SWEEP_PLURAL)
@@ -28,7 +28,7 @@ RETRY_DELAY = 5.0
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    config = Config.from_env()
+    config = Settings.from_env()
     # Status, not annotations: no 256 KiB annotation limit, and users' annotations stay theirs.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = DiffBaseWithFirstStatus(field="status.kopf.diffbase")

@@ -27,7 +27,7 @@ from seqmodel_operator import versions
 from seqmodel_operator.kube import Kube, is_status
 from seqmodel_operator.plan import Plan, SpecError, make_plan
 from seqmodel_operator.render import RenderError, Replicate, render_job
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 
 STATUS_RETRIES = 10
 
@@ -39,7 +39,7 @@ class Waiting(Exception):
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, config: Config) -> None:
+    def __init__(self, kube: Kube, config: Settings) -> None:
         self.kube, self.config = kube, config
         # Unfinished child Job's UID -> its st.job_signature when its last sync succeeded. kopf handles
         # one event of an object at a time, so only `ensure` seeding an entry can run beside it.

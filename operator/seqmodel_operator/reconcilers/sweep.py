@@ -28,7 +28,7 @@ from seqmodel.contract.space import SearchError, count, expand
 from seqmodel_operator import constants as C
 from seqmodel_operator import sweep_status as ss
 from seqmodel_operator.kube import Kube, TokenBucket, is_status
-from seqmodel_operator.settings import Config
+from seqmodel_operator.settings import Settings
 from seqmodel_operator.status import MESSAGE_MAX, now_iso
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class SweepState:
 
 
 class SweepReconciler:
-    def __init__(self, kube: Kube, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, kube: Kube, config: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.kube, self.config, self.clock = kube, config, clock
         self.creations = TokenBucket(config.sweep_trial_rate, max(1, int(config.sweep_trial_rate)))
         self.pool = ThreadPoolExecutor(config.worker_limit, thread_name_prefix="sweep-trials")

@@ -1,1 +1,0 @@
-"""kopf handlers, one module per resource kind; main.py wires them."""
