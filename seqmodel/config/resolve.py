@@ -194,8 +194,10 @@ def resolve(argv: Sequence[str], *, parser: Optional[ParserFactory] = None,
     if start is not None:
         taken = {name: start.hparams[name] for name in _inherited_names(reg, start.flag, hparams)
                  if name in start.hparams and name not in explicit}
-        hparams = reg.parse_dict({k: v for k, v in {**hparams, **taken}.items() if k in reg},
-                                 where=f"{start.path}: ")
+        try:  # only the checkpoint's values are new here: each value is parsed once
+            hparams.update({name: reg[name].convert(value) for name, value in taken.items()})
+        except HparamError as err:
+            raise HparamError(f"{start.path}: {err}") from None
         from seqmodel.outputs import checkpoint
 
         source = contract.saved_named(start.hparams, checkpoint.named_of(start.ckpt))

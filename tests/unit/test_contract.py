@@ -16,7 +16,8 @@ SOURCES = [p for d in ("seqmodel", "operator", "hack", "bench") for p in (ROOT /
 
 
 @pytest.mark.parametrize("name", ["CHECKPOINT_FLAGS", "CHECKPOINT_USES", "JOB_OWNED_HPARAMS", "EXIT_USER_ERROR",
-                                  "EXIT_VERSION_TAKEN", "MAX_JOB_NAME_CHARS", "GROUP"])
+                                  "EXIT_VERSION_TAKEN", "MAX_JOB_NAME_CHARS", "GROUP",
+                                  "TERMINATION_LOG_ENV", "WHOLE_MODEL_FLAGS"])
 def test_each_rule_is_defined_once(name: str) -> None:
     definition = re.compile(rf"^\s*(\w+\s*,\s*)*{name}\b(\s*,\s*\w+)*\s*(:[^=]+)?=(?!=)", re.MULTILINE)
     defined_in = [str(p.relative_to(ROOT)) for p in SOURCES if definition.search(p.read_text())]
