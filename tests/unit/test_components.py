@@ -307,4 +307,4 @@ def test_the_example_config_resolves_with_its_encoder(on_path: Path) -> None:
 
     res = resolve(["--config", str(EXAMPLE / "pretrain.yaml")])
     assert res.hparams["encoder"] == DILATED and res.hparams["dilated_layers"] == 5 and res.hparams["d_model"] == 64
-    assert "dl=5" in res.registry.canonical_name(res.hparams).split(",")
+    assert "dilated_layers=5" in res.name.split(",")  # set by the config file: named by its full name
