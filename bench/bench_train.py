@@ -46,12 +46,12 @@ class StepTimer(pl.Callback):
         self.end = time.perf_counter()
 
 
-def batches(alphabet: Alphabet, hp: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
+def batches(alphabet: Alphabet, hp: dict[str, Any], count: int = WARMUP + STEPS) -> list[dict[str, torch.Tensor]]:
     gen = torch.Generator().manual_seed(0)
     bases = torch.tensor(alphabet.base_indices, dtype=torch.uint8)
     shape = (hp["batch_size"], hp["seq_len"])
     return [{"tokens": bases[torch.randint(len(bases), shape, generator=gen)], "index": torch.arange(shape[0])}
-            for _ in range(WARMUP + STEPS)]
+            for _ in range(count)]
 
 
 def lightning_tokens_per_s(task: PtMaskTask, data: list[dict[str, torch.Tensor]], hp: dict[str, Any]) -> float:
@@ -62,20 +62,22 @@ def lightning_tokens_per_s(task: PtMaskTask, data: list[dict[str, torch.Tensor]]
     return STEPS * hp["batch_size"] * hp["seq_len"] / (timer.end - timer.start)
 
 
-def bare_tokens_per_s(task: PtMaskTask, data: list[dict[str, torch.Tensor]], hp: dict[str, Any]) -> float:
+def bare_tokens_per_s(task: PtMaskTask, data: list[dict[str, torch.Tensor]], hp: dict[str, Any],
+                      warmup: int = WARMUP) -> float:
+    """Tokens/s of a bare PyTorch loop over `data`, timing the batches after the first `warmup`."""
     optimizer, scheduler = build_optimizer(task, hp)
     task.train()
     for step, batch in enumerate(data):
-        if step == WARMUP:
+        if step == warmup:
             start = time.perf_counter()
-        losses, _, _, _ = task._masked_step(batch["tokens"])
+        losses = task._selected(batch["tokens"]).losses
         loss = losses.sum() / max(losses.numel(), 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(task.parameters(), hp["gradient_clip_val"])
         optimizer.step()
         scheduler.step()
-    return STEPS * hp["batch_size"] * hp["seq_len"] / (time.perf_counter() - start)
+    return (len(data) - warmup) * hp["batch_size"] * hp["seq_len"] / (time.perf_counter() - start)
 
 
 def main() -> None:

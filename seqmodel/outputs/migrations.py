@@ -56,8 +56,10 @@ def _hparams_from_1_2(hparams: dict[str, Any]) -> None:
 
 
 def _hparams_from_1_3(hparams: dict[str, Any]) -> None:
-    """1.3 -> 1.4: no hparam changed. Saved runs and checkpoints record the hparams that name the run
-    (custom component hparams by full name: seqmodel.contract.canonical_name)."""
+    """1.3 -> 1.4: `attention_dropout` is new (default 0, which keeps the fused attention kernel); 1.3
+    applied `dropout` to the attention weights too, so its runs continue with that. Saved runs and
+    checkpoints record the hparams that name the run (seqmodel.contract.canonical_name)."""
+    hparams.setdefault("attention_dropout", hparams.get("dropout", 0.1))
 
 
 # Hparam migration from minor m to m + 1, keyed by m, for the current major.

@@ -2,7 +2,8 @@
 
 Inputs are corrupted and targets are the original tokens (the seed had them swapped): each position is
 selected with probability mask_prop + random_prop + keep_prop; a selected position's input becomes the
-mask token, a random base, or stays as it is, in those proportions. Only selected positions carry loss.
+mask token, a random base, or stays as it is, in those proportions (its `kind`). Only selected positions
+carry loss; evaluation reports each kind apart, since a kept position is trivially right.
 Positions holding the none token (N, unknown) are never selected: there is nothing to predict there.
 """
 
@@ -29,11 +30,17 @@ class MaskingConfig:
             raise HparamError(f"hparams 'mask_prop' + 'random_prop' + 'keep_prop' must be <= 1; got {total}")
 
 
+# What a selected position's input became: the mask token, a random base, or itself (kept).
+KINDS = ("masked", "random", "kept")
+MASKED, RANDOM, KEPT = range(len(KINDS))
+
+
 @dataclass(frozen=True)
 class MaskedBatch:
     inputs: torch.Tensor  # [B, L] int64, corrupted
     targets: torch.Tensor  # [B, L] int64, the original tokens
     selected: torch.Tensor  # [B, L] bool, positions that carry loss
+    kind: torch.Tensor  # [B, L] int64, MASKED, RANDOM or KEPT (meaningful where selected)
 
 
 def mask_tokens(tokens: torch.Tensor, cfg: MaskingConfig, base_indices: torch.Tensor) -> MaskedBatch:
@@ -47,4 +54,5 @@ def mask_tokens(tokens: torch.Tensor, cfg: MaskingConfig, base_indices: torch.Te
     random_tokens = base_indices[torch.randint(len(base_indices), targets.shape, device=targets.device)]
     inputs = torch.where(masked & selected, cfg.mask_idx, targets)
     inputs = torch.where(randomized & selected, random_tokens, inputs)
-    return MaskedBatch(inputs=inputs, targets=targets, selected=selected)
+    kind = torch.where(masked, MASKED, torch.where(randomized, RANDOM, KEPT))  # [B, L]
+    return MaskedBatch(inputs=inputs, targets=targets, selected=selected, kind=kind)

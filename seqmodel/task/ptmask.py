@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 import torch
+from torch import nn
 from torchmetrics import MeanMetric
 
 from seqmodel.model.base import TokenHead
 from seqmodel.model.heads import MaskedTokenHead
 from seqmodel.task.base import SeqTask
 from seqmodel.task.loss import CrossEntropy
-from seqmodel.task.masking import MaskingConfig, mask_tokens
+from seqmodel.task.masking import KINDS, MASKED, MaskingConfig, mask_tokens
 from seqmodel.task.metrics import ConstantBaselineAccuracy
 
 
+@dataclass(frozen=True)
+class SelectedPositions:
+    """One batch's selected positions, flattened: N of them, each with its row in the batch and its kind."""
+
+    losses: torch.Tensor  # [N]
+    correct: torch.Tensor  # [N] bool
+    targets: torch.Tensor  # [N] int64
+    rows: torch.Tensor  # [N] int64
+    kinds: torch.Tensor  # [N] int64: MASKED, RANDOM or KEPT
+
+    def of_kind(self, kind: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(losses, correct) of the positions of one kind."""
+        chosen = self.kinds == kind
+        return self.losses[chosen], self.correct[chosen]
+
+    def per_row(self, size: int, kind: int) -> torch.Tensor:
+        """[size, 3]: count, mean loss and accuracy of each row's positions of `kind` (NaN where none)."""
+        chosen = self.kinds == kind
+        rows, zeros = self.rows[chosen], torch.zeros(size, device=self.losses.device)
+        count = zeros.index_add(0, rows, torch.ones_like(self.losses[chosen]))  # [size]
+        loss = zeros.index_add(0, rows, self.losses[chosen]) / count  # [size]
+        acc = zeros.index_add(0, rows, self.correct[chosen].float()) / count  # [size]
+        return torch.stack([count, loss, acc], dim=1)
+
+
 class PtMaskTask(SeqTask):
-    """Loss and accuracy only on selected positions; the base-frequency baseline is logged beside them."""
+    """Loss on every selected position (the objective); accuracy and loss reported per kind of position.
+
+    `masked_acc` counts the positions replaced by the mask token alone, as BERT-style evaluation does: a
+    kept position is trivially right and a random one is a different question (`kept_acc`, `random_acc`).
+    The base-frequency baseline (`baseline_acc`) is computed on the same masked positions.
+    """
 
     monitor = "val/loss"
     monitor_mode = "min"
@@ -34,52 +66,54 @@ class PtMaskTask(SeqTask):
         self.head = self.make_head(alphabet.n_tokens)
         self.loss = self.make_loss()
         self.register_buffer("base_indices", torch.tensor(alphabet.base_indices, dtype=torch.long), persistent=False)
+        self.metrics = nn.ModuleDict()
         for stage in ("val", "test"):
-            setattr(self, f"{stage}_loss", MeanMetric())
-            setattr(self, f"{stage}_acc", MeanMetric())
-            setattr(self, f"{stage}_baseline", ConstantBaselineAccuracy(alphabet.n_tokens))
+            self.metrics[f"{stage}_loss"] = MeanMetric()
+            self.metrics[f"{stage}_baseline"] = ConstantBaselineAccuracy(alphabet.n_tokens)
+            for kind in KINDS:
+                self.metrics[f"{stage}_{kind}_loss"] = MeanMetric()
+                self.metrics[f"{stage}_{kind}_acc"] = MeanMetric()
 
     @property
     def prediction_columns(self) -> Sequence[str]:
-        return ("n_masked", "loss", "masked_acc")
+        return tuple(column for kind in KINDS for column in (f"n_{kind}", f"{kind}_loss", f"{kind}_acc"))
 
-    def _masked_step(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per selected position: losses [N], correct [N], targets [N]; and the row of each, [N]."""
+    def _selected(self, tokens: torch.Tensor) -> SelectedPositions:
         batch = mask_tokens(tokens, self.masking, self.base_indices)
         hidden = self.encoder(batch.inputs)  # [B, L, D]
         logits = self.head(hidden[batch.selected]).float()  # [N, V]
         targets = batch.targets[batch.selected]  # [N]
-        losses = self.loss(logits, targets)  # [N]
-        rows = batch.selected.nonzero()[:, 0]  # [N]
-        return losses, logits.argmax(dim=-1) == targets, targets, rows
+        return SelectedPositions(losses=self.loss(logits, targets), correct=logits.argmax(dim=-1) == targets,
+                                 targets=targets, rows=batch.selected.nonzero()[:, 0], kinds=batch.kind[batch.selected])
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        losses, correct, _, _ = self._masked_step(batch["tokens"])
-        n = max(losses.numel(), 1)
-        loss = losses.sum() / n
+        selected = self._selected(batch["tokens"])
+        loss = selected.losses.sum() / max(selected.losses.numel(), 1)
+        _, correct = selected.of_kind(MASKED)
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/masked_acc", correct.sum() / n)
+        self.log("train/masked_acc", correct.float().sum() / max(correct.numel(), 1))
         return loss
 
-    def _evaluate(self, stage: str, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        losses, correct, targets, rows = self._masked_step(tokens)
-        for name, value in (("loss", losses), ("acc", correct.float())):
-            metric = getattr(self, f"{stage}_{name}")
-            metric.update(value)
-        getattr(self, f"{stage}_baseline").update(targets)
-        self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), prog_bar=True)
-        self.log(f"{stage}/masked_acc", getattr(self, f"{stage}_acc"), prog_bar=True)
-        self.log(f"{stage}/baseline_acc", getattr(self, f"{stage}_baseline"))
-        return losses, correct, rows
+    def _evaluate(self, stage: str, tokens: torch.Tensor) -> SelectedPositions:
+        selected = self._selected(tokens)
+        self.metrics[f"{stage}_loss"].update(selected.losses)
+        self.log(f"{stage}/loss", self.metrics[f"{stage}_loss"], prog_bar=True)
+        for kind_index, kind in enumerate(KINDS):
+            losses, correct = selected.of_kind(kind_index)
+            if losses.numel():
+                self.metrics[f"{stage}_{kind}_loss"].update(losses)
+                self.metrics[f"{stage}_{kind}_acc"].update(correct.float())
+                self.log(f"{stage}/{kind}_loss", self.metrics[f"{stage}_{kind}_loss"])
+                self.log(f"{stage}/{kind}_acc", self.metrics[f"{stage}_{kind}_acc"], prog_bar=kind == "masked")
+        self.metrics[f"{stage}_baseline"].update(selected.targets[selected.kinds == MASKED])
+        self.log(f"{stage}/baseline_acc", self.metrics[f"{stage}_baseline"])
+        return selected
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._evaluate("val", batch["tokens"])
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        losses, correct, rows = self._evaluate("test", batch["tokens"])
+        selected = self._evaluate("test", batch["tokens"])
         size = batch["tokens"].shape[0]
-        n_masked = torch.zeros(size, device=losses.device).index_add_(0, rows, torch.ones_like(losses))  # [B]
-        loss_sum = torch.zeros(size, device=losses.device).index_add_(0, rows, losses)  # [B]
-        correct_sum = torch.zeros(size, device=losses.device).index_add_(0, rows, correct.float())  # [B]
-        values = torch.stack([n_masked, loss_sum / n_masked, correct_sum / n_masked], dim=1)  # [B, 3]
+        values = torch.cat([selected.per_row(size, kind) for kind in range(len(KINDS))], dim=1)  # [B, 9]
         return {"index": batch["index"], "values": values}

@@ -48,6 +48,8 @@ def test_migrated_hparams_are_valid_now(version: str, task: str) -> None:
     assert hparams["conv_kernel"] == (0 if version == "1.0.0" else 9)
     # before 1.3, dataset paths were relative to the working directory: data_root "."
     assert hparams["data_root"] == ("data" if version in ("1.3.0", VERSION) else ".")
+    # before 1.4, dropout applied to the attention weights too: those runs keep it there
+    assert hparams["dropout"] == 0.1 and hparams["attention_dropout"] == (0.0 if version == VERSION else 0.1)
     assert (hparams["encoder"], hparams["head"], hparams["loss"], hparams["dataset"]) == ("transformer", "auto", "auto", "genome")
 
 

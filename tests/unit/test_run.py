@@ -82,7 +82,8 @@ def test_test_mode_writes_one_prediction_per_window(trained: Path, tmp_path: Pat
     assert run.main(["--mode=test", f"--load_checkpoint_path={ckpt}", f"--default_root_dir={out}",
                      "--accelerator=cpu"]) == 0
     rows = (out / "predictions.tsv").read_text().splitlines()
-    assert rows[0].split("\t") == ["chrom", "start", "end", "n_masked", "loss", "masked_acc"]
+    assert rows[0].split("\t") == ["chrom", "start", "end", "n_masked", "masked_loss", "masked_acc", "n_random",
+                                   "random_loss", "random_acc", "n_kept", "kept_loss", "kept_acc"]
     assert len(rows) == 1 + 24 and rows[1].startswith("chr1\t0\t32\t")
     summary = summary_of(termination_log)
     assert summary["outputs"]["predictions"] == str(out / "predictions.tsv")

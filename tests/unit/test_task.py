@@ -11,7 +11,7 @@ import torch
 from conftest import LABELS, FakeDataModule
 from seqmodel.task.factory import build_task
 from seqmodel.task.finetune import FineTuneTask
-from seqmodel.task.masking import mask_tokens
+from seqmodel.task.masking import KEPT, mask_tokens
 from seqmodel.task.metrics import ConstantBaselineAccuracy
 from seqmodel.task.optim import build_optimizer
 from seqmodel.task.ptmask import PtMaskTask
@@ -26,11 +26,12 @@ def fit(task: pl.LightningModule, data: FakeDataModule, steps: int) -> dict[str,
 
 
 def uniform(data: FakeDataModule) -> FakeDataModule:
-    """Make every fake window one repeated base: a masked base follows from any other position."""
+    """Make every fake window one repeated base, each base in a quarter of them: a masked base follows from
+    any other position, and always predicting one base is right a quarter of the time."""
     bases = torch.tensor(data.alphabet.base_indices, dtype=torch.uint8)
     for split in data.data.values():
         n, length = split.tokens.shape
-        split.tokens = bases[torch.randint(4, (n, 1))].expand(n, length).clone()
+        split.tokens = bases[torch.arange(n) % len(bases)][:, None].expand(n, length).clone()
     return data
 
 
@@ -64,13 +65,54 @@ def test_ptmask_loss_has_gradient_only_at_selected_positions(tiny_hparams: dict[
 
     task.encoder.register_forward_hook(keep_output)
     torch.manual_seed(5)
-    losses, _, _, _ = task._masked_step(tokens)
-    losses.sum().backward()
+    task._selected(tokens).losses.sum().backward()
     torch.manual_seed(5)
     selected = mask_tokens(tokens, task.masking, task.base_indices).selected
     grad = captured["hidden"].grad.abs().sum(dim=-1)  # [B, L]
     assert selected.any()
     assert (grad[~selected] == 0).all() and (grad[selected] > 0).all()
+
+
+class CopyInput(torch.nn.Module):
+    """An 'encoder' whose prediction at each position is the token it was given: right wherever the input
+    was kept, never where the mask token replaced it."""
+
+    def __init__(self, n_tokens: int) -> None:
+        super().__init__()
+        self.n_tokens = n_tokens
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(tokens.long(), self.n_tokens).float()  # [B, L, V]
+
+
+def copying_task(hparams: dict[str, Any]) -> tuple[PtMaskTask, torch.Tensor]:
+    data = FakeDataModule(hparams)
+    task = PtMaskTask({**hparams, "mask_prop": 0.3, "random_prop": 0.3, "keep_prop": 0.3}, data.alphabet)
+    task.encoder, task.head = CopyInput(data.alphabet.n_tokens), torch.nn.Identity()
+    return task, data.data["valid"].tokens[:16]
+
+
+def test_masked_acc_counts_only_the_positions_the_mask_token_replaced(tiny_hparams: dict[str, Any]) -> None:
+    task, tokens = copying_task(tiny_hparams)
+    torch.manual_seed(0)
+    task._evaluate("val", tokens)
+    accuracy = {kind: task.metrics[f"val_{kind}_acc"].compute().item() for kind in ("masked", "random", "kept")}
+    assert accuracy["masked"] == 0.0 and accuracy["kept"] == 1.0  # kept positions never count as masked
+    assert accuracy["random"] == pytest.approx(0.25, abs=0.1)  # a random base is the original one time in 4
+    assert task.metrics["val_baseline"].counts.sum() == task.metrics["val_masked_acc"].weight  # on masked ones
+
+
+def test_predictions_split_each_window_by_kind_of_position(tiny_hparams: dict[str, Any]) -> None:
+    task, tokens = copying_task(tiny_hparams)
+    torch.manual_seed(0)
+    rows = task.test_step({"tokens": tokens, "index": torch.arange(len(tokens))}, 0)["values"]  # [B, 9]
+    columns = dict(zip(task.prediction_columns, rows.T))
+    assert list(columns) == ["n_masked", "masked_loss", "masked_acc", "n_random", "random_loss", "random_acc",
+                             "n_kept", "kept_loss", "kept_acc"]
+    assert (columns["masked_acc"] == 0).all() and (columns["kept_acc"] == 1).all()
+    torch.manual_seed(0)
+    kinds = mask_tokens(tokens, task.masking, task.base_indices)
+    assert torch.equal(columns["n_kept"], (kinds.selected & (kinds.kind == KEPT)).sum(dim=1).float())
 
 
 def test_constant_baseline_is_the_most_frequent_target_share() -> None:
