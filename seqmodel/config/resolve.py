@@ -143,14 +143,34 @@ def _inherited_names(reg: Hparams, flag: str, hparams: Mapping[str, Any]) -> lis
     return [hp.name for hp in reg if hp.tracked]
 
 
+@dataclass
+class _Decisive:
+    """What the first look at `argv` finds: its config files, their merged hparams, the flags given, and
+    the arguments that decide the registry (slots, checkpoint flags, output dir) as files and flags set them."""
+
+    files: list[ConfigFile]
+    merged: dict[str, Any]
+    given: set[str]
+    raw: dict[str, Any]
+
+    @property
+    def chosen(self) -> dict[str, Any]:
+        return {slot: self.raw[slot] for slot in SLOTS if slot in self.raw}
+
+
+def _decisive(argv: Sequence[str]) -> _Decisive:
+    parsed, _ = _decisive_parser().parse_known_args(list(argv))
+    given = _flag_names(argv)
+    files, merged = _files(parsed.config)
+    names = (*SLOTS, *CHECKPOINT_FLAGS, "default_root_dir")
+    raw = {name: merged[name] for name in names if name in merged}
+    raw.update({name: getattr(parsed, name) for name in names if name in given})
+    return _Decisive(files, merged, given, raw)
+
+
 def registry_of(argv: Sequence[str]) -> Hparams:
     """The registry that `argv`'s config files and component flags make, for `--help` (no checkpoint read)."""
-    decisive, _ = _decisive_parser().parse_known_args(list(argv))
-    given = _flag_names(argv)
-    _, merged = _files(decisive.config)
-    chosen = {slot: merged[slot] for slot in SLOTS if slot in merged}
-    chosen.update({slot: getattr(decisive, slot) for slot in SLOTS if slot in given})
-    return _registry(chosen, {}, None)
+    return _registry(_decisive(argv).chosen, {}, None)
 
 
 def resolve(argv: Sequence[str], *, parser: Optional[ParserFactory] = None,
@@ -158,16 +178,11 @@ def resolve(argv: Sequence[str], *, parser: Optional[ParserFactory] = None,
     """The run that `argv` (`--config` files and `--name=value` flags) describes; see the module's
     docstring. `parser(registry)` makes the final parser (default: the registry's own, with `--config`);
     without `read_checkpoint`, the checkpoint a run would start from is neither read nor inherited."""
-    decisive, _ = _decisive_parser().parse_known_args(list(argv))
-    given = _flag_names(argv)
-    files, merged = _files(decisive.config)
-    names = (*SLOTS, *CHECKPOINT_FLAGS, "default_root_dir")
-    raw = {name: merged[name] for name in names if name in merged}
-    raw.update({name: getattr(decisive, name) for name in names if name in given})
-    flag = _start_flag(raw)
-    start = _read_start(flag, raw) if flag and read_checkpoint else None
+    decisive = _decisive(argv)
+    files, merged, given, chosen = decisive.files, decisive.merged, decisive.given, decisive.chosen
+    flag = _start_flag(decisive.raw)
+    start = _read_start(flag, decisive.raw) if flag and read_checkpoint else None
 
-    chosen = {slot: raw[slot] for slot in SLOTS if slot in raw}
     inherited_slots: dict[str, Any] = {}
     if start is not None:
         slots = ("encoder",) if start.flag == "load_encoder_from_checkpoint" else tuple(SLOTS)
