@@ -7,6 +7,7 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 from torchmetrics.classification import MultilabelAUROC
 
+from seqmodel.hparam import HparamError
 from seqmodel.model.base import SequenceHead
 from seqmodel.model.heads import MultiLabelHead
 from seqmodel.task.base import SeqTask
@@ -14,7 +15,8 @@ from seqmodel.task.loss import BinaryCrossEntropy
 
 
 class FineTuneTask(SeqTask):
-    """Logs the mean AUROC over labels (which picks the best checkpoint) and each label's AUROC."""
+    """Logs the mean AUROC over labels (which picks the best checkpoint) and each label's AUROC. With
+    `rc_average`, evaluation averages each window's probabilities over both strands (Caduceus-Ph)."""
 
     monitor = "val/auroc"
     monitor_mode = "max"
@@ -30,6 +32,10 @@ class FineTuneTask(SeqTask):
         self.loss = self.make_loss()
         self.val_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
         self.test_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
+        if self.hparams["rc_average"] and not alphabet.has_complement:
+            raise HparamError("hparam 'rc_average': the alphabet has no complement to take")
+        complement = alphabet.complement_table if alphabet.has_complement else range(alphabet.n_tokens)
+        self.register_buffer("complement", torch.as_tensor(complement, dtype=torch.long), persistent=False)
 
     @property
     def prediction_columns(self) -> Sequence[str]:
@@ -43,11 +49,20 @@ class FineTuneTask(SeqTask):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
+    def reverse_complement(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, L] tokens of the other strand: reversed and complemented."""
+        return self.complement[tokens.long().flip(-1)]
+
+    def evaluation_logits(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """The logits evaluation averages over: this strand's, and with `rc_average` the other's."""
+        strands = [tokens, self.reverse_complement(tokens)] if self.hparams["rc_average"] else [tokens]
+        return [self(strand) for strand in strands]  # each [B, n_labels]
+
     def _evaluate(self, stage: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = self(batch["tokens"])  # [B, n_labels]
-        loss = self.loss(logits, batch["labels"]).mean()
+        logits = self.evaluation_logits(batch["tokens"])
+        loss = torch.stack([self.loss(each, batch["labels"]).mean() for each in logits]).mean()
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)  # all ranks' shards, as AUROC is
-        probs = torch.sigmoid(logits)
+        probs = torch.stack([torch.sigmoid(each) for each in logits]).mean(dim=0)  # [B, n_labels]
         getattr(self, f"{stage}_auroc").update(probs, batch["labels"].long())
         return probs
 

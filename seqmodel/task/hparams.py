@@ -25,5 +25,8 @@ HPARAMS = HparamGroup(
                "rand", minimum=0.0, maximum=1.0),
         Hparam("keep_prop", 0.015, float, "ptmask: share of positions kept but still predicted",
                "keep", minimum=0.0, maximum=1.0),
+        Hparam("rc_average", False, bool, "finetune: evaluate (validate and test) each window on both strands "
+               "and average the probabilities, so a window and its reverse complement get the same prediction",
+               "rca"),
     ],
 )

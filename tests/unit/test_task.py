@@ -115,6 +115,25 @@ def test_predictions_split_each_window_by_kind_of_position(tiny_hparams: dict[st
     assert torch.equal(columns["n_kept"], (kinds.selected & (kinds.kind == KEPT)).sum(dim=1).float())
 
 
+def finetune_on_both_strands(hparams: dict[str, Any], rc_average: bool) -> tuple[FineTuneTask, dict]:
+    data = FakeDataModule(hparams)
+    torch.manual_seed(0)
+    task = build_task({**hparams, "task": "finetune", "rc_average": rc_average}, data.alphabet, data.label_names)
+    windows = data.data["valid"]
+    return task.eval(), {"tokens": windows.tokens[:6], "labels": windows.labels[:6], "index": torch.arange(6)}
+
+
+def test_rc_average_gives_a_window_and_its_reverse_complement_one_prediction(tiny_hparams: dict[str, Any]) -> None:
+    task, batch = finetune_on_both_strands(tiny_hparams, rc_average=True)
+    other = {**batch, "tokens": task.reverse_complement(batch["tokens"])}
+    assert torch.equal(other["tokens"], torch.as_tensor(task.alphabet.reverse_complement(batch["tokens"].numpy())).long())
+    with torch.no_grad():
+        assert torch.allclose(task.test_step(batch, 0)["values"], task.test_step(other, 0)["values"], atol=1e-6)
+    plain, _ = finetune_on_both_strands(tiny_hparams, rc_average=False)  # the same weights, one strand
+    with torch.no_grad():
+        assert not torch.allclose(plain.test_step(batch, 0)["values"], plain.test_step(other, 0)["values"])
+
+
 def test_constant_baseline_is_the_most_frequent_target_share() -> None:
     metric = ConstantBaselineAccuracy(n_tokens=6)
     metric.update(torch.tensor([2, 2, 3]))
