@@ -15,7 +15,7 @@ checkpoint's hparams are inherited; the hparams that name the run are collected 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence
 
@@ -32,15 +32,14 @@ ParserFactory = Callable[[Hparams], argparse.ArgumentParser]
 
 @dataclass(frozen=True)
 class Start:
-    """The checkpoint a run starts from, read once: `flag` is the seqmodel.run flag that named it."""
+    """The checkpoint a run starts from, read once: `flag` is the seqmodel.run flag that named it,
+    `hparams` the hparams it was trained with and `named` those that named its run."""
 
     flag: str
     path: Path
     ckpt: dict[str, Any]
-
-    @property
-    def hparams(self) -> dict[str, Any]:
-        return dict(self.ckpt.get("hyper_parameters") or {})
+    hparams: dict[str, Any]
+    named: dict[str, Any]
 
 
 @dataclass
@@ -53,7 +52,6 @@ class Resolved:
     explicit: set[str]
     named: dict[str, Any]
     start: Optional[Start] = None
-    files: list[ConfigFile] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -119,7 +117,9 @@ def _read_start(flag: str, raw: Mapping[str, Any]) -> Start:
     value = str(raw[flag])
     root = Path(str(raw.get("default_root_dir") or registry()["default_root_dir"].default))
     path = checkpoint.resolve_resume(value, root) if flag == "resume_from_checkpoint" else Path(value)
-    return Start(flag, path, checkpoint.read(path))
+    ckpt = checkpoint.read(path)
+    hparams = checkpoint.hparams_of(ckpt)
+    return Start(flag, path, ckpt, hparams, contract.saved_named(hparams, checkpoint.named_of(ckpt)))
 
 
 def _registry(chosen: Mapping[str, Any], inherited: Mapping[str, Any], start: Optional[Start]) -> Hparams:
@@ -205,7 +205,6 @@ def resolve(argv: Sequence[str], *, parser: Optional[ParserFactory] = None,
     if hparams["mode"] == "test" and flag != "load_checkpoint_path":
         raise UserError("--mode=test needs --load_checkpoint_path=<checkpoint of the model to test>")
 
-    source: dict[str, Any] = {}
     if start is not None:
         taken = {name: start.hparams[name] for name in _inherited_names(reg, start.flag, hparams)
                  if name in start.hparams and name not in explicit}
@@ -213,10 +212,7 @@ def resolve(argv: Sequence[str], *, parser: Optional[ParserFactory] = None,
             hparams.update({name: reg[name].convert(value) for name, value in taken.items()})
         except HparamError as err:
             raise HparamError(f"{start.path}: {err}") from None
-        from seqmodel.outputs import checkpoint
-
-        source = contract.saved_named(start.hparams, checkpoint.named_of(start.ckpt))
     own = {name: hparams[name] for f in files for name in f.named if name in hparams}
     own.update({name: hparams[name] for name in flagged})
-    named = contract.named_hparams(own, source, flag)
-    return Resolved(hparams=hparams, registry=reg, explicit=explicit, named=named, start=start, files=files)
+    named = contract.named_hparams(own, start.named if start else None, flag)
+    return Resolved(hparams=hparams, registry=reg, explicit=explicit, named=named, start=start)

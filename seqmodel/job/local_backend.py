@@ -24,8 +24,7 @@ from typing import Any, Mapping, Optional
 from seqmodel import contract
 from seqmodel.job import spec as S
 from seqmodel.job.defaults import JobConfig
-from seqmodel.outputs.versions import allocate_version
-from seqmodel.outputs.versions import VersionTaken, claim_output
+from seqmodel.outputs.versions import VersionTaken, allocate_version, claim_output
 from seqmodel.job.status import FAILED, PENDING, RUNNING, SUCCEEDED, JobStatus, Placed, ReplicateStatus
 
 JOB_FILES = ".job"  # in a version directory: this backend's files about the run

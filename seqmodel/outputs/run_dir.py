@@ -15,8 +15,6 @@ from seqmodel.contract import TERMINATION_LOG_ENV
 from seqmodel.outputs.atomic import atomic_open
 from seqmodel.errors import UserError
 
-# Names the run that claimed a version directory, so a retry of that run may reuse it and no other run can.
-OWNER_FILE = ".seqmodel-owner"
 # Kubernetes keeps at most 4096 bytes of a termination message; stay under it with room to spare.
 SUMMARY_MAX_BYTES = 4000
 ERROR_MAX_CHARS = 500
@@ -45,7 +43,7 @@ def visible_entries(out: Path) -> list[Path]:
 def prepare_output_dir(out: Path, resuming: bool) -> None:
     """Create the run's directory; refuse one that already holds files unless the run resumes there.
 
-    Dot entries do not count: a Kubernetes run's directory holds its owner marker (OWNER_FILE) and the
+    Dot entries do not count: a Kubernetes run's directory holds its owner marker (outputs.versions) and the
     earlier attempts set aside in `.attempts` before the run starts there.
     """
     if out.exists() and not out.is_dir():

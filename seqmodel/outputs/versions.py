@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Optional
 
 from seqmodel.errors import UserError
-from seqmodel.outputs.run_dir import OWNER_FILE, visible_entries
+from seqmodel.outputs.run_dir import visible_entries
 
 _VERSION_DIR = re.compile(r"^version_(\d+)$")
+# Names the run that claimed a version directory, so a retry of that run may reuse it and no other run can.
+OWNER_FILE = ".seqmodel-owner"
 
 
 def version_dir(root: str | os.PathLike[str], canonical: str, version: int) -> Path:

@@ -24,7 +24,7 @@ from seqmodel.job.progress import Progress, render
 from seqmodel.job.spec import canonical_name
 from seqmodel.job.status import Placed
 from seqmodel.outputs import checkpoint
-from seqmodel.outputs.run_dir import OWNER_FILE
+from seqmodel.outputs.versions import OWNER_FILE
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.settings import Settings
 

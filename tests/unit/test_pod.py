@@ -15,7 +15,8 @@ from seqmodel import contract, run
 from seqmodel.errors import UserError
 from seqmodel import pod
 from seqmodel.contract import TERMINATION_LOG_ENV
-from seqmodel.outputs.run_dir import OWNER_FILE, prepare_output_dir
+from seqmodel.outputs.run_dir import prepare_output_dir
+from seqmodel.outputs.versions import OWNER_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = 'claim "genomes" subPath "hg38"'
