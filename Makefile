@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps binaries images demo test test-unit test-e2e bench cluster-up cluster-down cluster-status data manifests clean
+.PHONY: setup system-deps binaries images demo test test-unit test-e2e bench cluster-up cluster-down cluster-purge cluster-status data manifests clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,10 @@ cluster-up: setup binaries
 
 cluster-down:
 	$(PY) hack/cluster.py down
+
+# Down, then delete node-0's copy of the images (about 12 GB per cluster directory; `up` imports them again).
+cluster-purge:
+	$(PY) hack/cluster.py purge
 
 cluster-status:
 	$(PY) hack/cluster.py status

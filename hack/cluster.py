@@ -1,4 +1,4 @@
-"""`python hack/cluster.py up|down|status`: the local cluster (see hack/README.md).
+"""`python hack/cluster.py up|down|purge|status`: the local cluster (see hack/README.md).
 
 The cluster directory is `.cluster/` in the repository, or `--dir` / `$SEQMODEL_CLUSTER_DIR`.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from localcluster.control import Options, down, status, up  # noqa: E402
+from localcluster.control import Options, down, purge, status, up  # noqa: E402
 from localcluster.layout import ClusterError, Layout  # noqa: E402
 
 
@@ -24,7 +24,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     defaults = Options()
     parser = argparse.ArgumentParser(prog="hack/cluster.py", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "purge", "status"])
     parser.add_argument("--dir", type=Path, help="cluster directory (default: $SEQMODEL_CLUSTER_DIR or .cluster)")
     parser.add_argument("--kwok-nodes", type=int, default=int(os.environ.get("SEQMODEL_KWOK_NODES",
                                                                               defaults.kwok_nodes)))
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             up(lay, Options(kwok_nodes=args.kwok_nodes, kwok_gpus=args.kwok_gpus, node_gpus=args.node_gpus))
         elif args.command == "down":
             return 0 if down(lay) else 1
+        elif args.command == "purge":
+            return 0 if purge(lay) else 1
         else:
             return 0 if status(lay) else 1
     except ClusterError as e:

@@ -52,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             found = images.build(names, timings=timings)
         if args.command == "import":
             t0 = time.monotonic()
-            address = args.address or str(NodePaths(Layout(args.dir.resolve()).node).containerd_socket)
-            images.import_images(address, [r for i in found.values() for r in (i.ref, i.plain)],
-                                 namespace=args.namespace, snapshotter=args.snapshotter)
+            node = NodePaths(Layout(args.dir.resolve()).node) if args.dir else None
+            images.import_images(args.address or str(node.containerd_socket),
+                                 [r for i in found.values() for r in (i.ref, i.plain)], namespace=args.namespace,
+                                 snapshotter=args.snapshotter, root=node and node.containerd_root)
             timings["export+import"] = round(time.monotonic() - t0, 1)
     except images.ImageError as e:
         print(f"images: error: {e}", file=sys.stderr)

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import bootstrap, components, realnode
+from . import bootstrap, components, hoststate, realnode
+from .nodeconfig import NodePaths
 from .components import Ports
 from .layout import ClusterError, Layout, Versions
 from .nodenet import NodeNet
@@ -207,6 +208,22 @@ def down(lay: Layout, say: Callable[[str], None] = print) -> bool:
     for what in left:
         say(f"  could not undo: {what}")
     return not left
+
+
+def purge(lay: Layout, say: Callable[[str], None] = print) -> bool:
+    """`down`, then delete node-0's images and snapshots (about 12 GB): the next `up` imports them again.
+
+    For a cluster directory no longer used, and CI's, whose clone is never run again. Nothing is deleted when
+    `down` could not undo everything (a mount left under the node would be deleted through)."""
+    if not down(lay, say) or hoststate.mounts_under(lay.node):
+        say(f"not purging {lay.root}: something is still mounted or running there (see above)")
+        return False
+    root = NodePaths(lay.node).containerd_root
+    if root.exists():
+        size = sum(f.lstat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())
+        shutil.rmtree(root)
+        say(f"deleted node-0's images and snapshots in {root} ({size / 1e9:.1f} GB)")
+    return True
 
 
 def _undo(lay: Layout, state: State) -> tuple[list[str], list[str]]:

@@ -128,7 +128,8 @@ def images(cluster: Cluster) -> dict[str, str]:
     missing = [b.ref for b in found.values() if not b.id]
     if missing:
         pytest.fail(f"images of the current sources are not built: run `make images` ({', '.join(missing)})")
-    local_images.import_images(str(cluster.containerd), [r for b in found.values() for r in (b.ref, b.plain)])
+    local_images.import_images(str(cluster.containerd), [r for b in found.values() for r in (b.ref, b.plain)],
+                               root=NodePaths(cluster.layout.node).containerd_root)
     return {name: b.ref for name, b in found.items()}
 
 

@@ -174,3 +174,39 @@ def test_only_stale_temporary_files_are_cleared(tmp_path: Path) -> None:
         os.utime(tmp_path / "tmp" / old, (0, 0))
     images._clear_stale_tmp(tmp_path)
     assert [p.name for p in (tmp_path / "tmp").iterdir()] == ["new-file"]
+
+
+def test_an_import_removes_the_older_builds_and_their_id_references_only() -> None:
+    keep = ["localhost/seqmodel-trainer:1.4.0-b8fb", "localhost/seqmodel-trainer:1.4.0",
+            "localhost/seqmodel-operator:1.4.0-ede3", "localhost/seqmodel-operator:1.4.0"]
+    targets = {
+        "localhost/seqmodel-trainer:1.4.0-b8fb": "sha256:new-trainer", "localhost/seqmodel-trainer:1.4.0": "sha256:new-trainer",
+        "localhost/seqmodel-operator:1.4.0-ede3": "sha256:new-op", "localhost/seqmodel-operator:1.4.0": "sha256:new-op",
+        "localhost/seqmodel-trainer:1.4.0-6c67": "sha256:old-trainer", "localhost/seqmodel-trainer:1.3.0": "sha256:older",
+        "localhost/seqmodel-trainer:1.3.0-83be": "sha256:older",
+        # a rebuild that came out identical: an older tag on the image kept
+        "localhost/seqmodel-operator:1.4.0-04f5": "sha256:new-op",
+        "localhost/coredns:v1.14.7": "sha256:dns", "registry.k8s.io/pause:3.10": "sha256:pause",
+        # the kubelet's CRI references each image by ID too
+        "sha256:id-old-trainer": "sha256:old-trainer", "sha256:id-older": "sha256:older",
+        "sha256:id-new-trainer": "sha256:new-trainer", "sha256:id-new-op": "sha256:new-op", "sha256:id-dns": "sha256:dns",
+    }
+    assert images.stale_images(targets, keep) == [
+        "localhost/seqmodel-operator:1.4.0-04f5", "localhost/seqmodel-trainer:1.3.0",
+        "localhost/seqmodel-trainer:1.3.0-83be", "localhost/seqmodel-trainer:1.4.0-6c67",
+        "sha256:id-old-trainer", "sha256:id-older"]
+    assert images.stale_images({ref: "sha256:new-trainer" for ref in keep[:2]}, keep) == []
+
+
+def test_an_import_that_cannot_fit_fails_first_with_the_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    free = 5 * 10**9
+    monkeypatch.setattr(images.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 10**9, 0, free))
+    root = tmp_path / "node" / "containerd"
+    with pytest.raises(images.ImageError) as err:
+        images.check_space(root, 3 * 10**9)  # stored, then unpacked: 6 GB and the margin
+    msg = str(err.value)
+    assert str(root) in msg and "7.07 GB" in msg and "5.00 GB is" in msg and "make cluster-purge" in msg
+    assert "\n" not in msg
+    images.check_space(root, 1 * 10**9)
+    monkeypatch.setattr(images.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, 0))
+    images.check_space(root, 0)  # nothing new to import: nothing to check

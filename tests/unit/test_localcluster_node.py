@@ -165,3 +165,26 @@ def test_a_state_file_from_before_the_real_node_still_loads_so_down_can_stop_it(
     state.net = NodeNet(4)
     state.save(lay)
     assert State.load(lay).net == NodeNet(4)
+
+
+def test_purge_deletes_the_nodes_images_and_keeps_the_rest(tmp_path, monkeypatch):
+    from localcluster import control
+    from localcluster.layout import Layout
+
+    lay = Layout(tmp_path)
+    layer = NodePaths(lay.node).containerd_root / "io.containerd.content.v1.content" / "blobs" / "sha256" / "ab"
+    layer.parent.mkdir(parents=True)
+    layer.write_bytes(b"x" * 1000)
+    for kept in (lay.logs / "kubelet.log", lay.volumes / "claim" / "model.ckpt", lay.pki / "ca.crt"):
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text("kept")
+    said = []
+    monkeypatch.setattr(hoststate, "mounts_under", lambda root: [root / "kubelet" / "pods" / "x"])
+    assert not control.purge(lay, said.append)  # something still mounted: deleting would go through it
+    assert layer.exists() and "not purging" in said[-1]
+    monkeypatch.setattr(hoststate, "mounts_under", lambda root: [])
+    assert control.purge(lay, said.append)
+    assert not NodePaths(lay.node).containerd_root.exists()
+    assert all(p.read_text() == "kept" for p in (lay.logs / "kubelet.log", lay.volumes / "claim" / "model.ckpt",
+                                                  lay.pki / "ca.crt"))
+    assert control.purge(lay, said.append)  # again: nothing left to delete, still fine
