@@ -62,8 +62,7 @@ def tokens_per_s(hp: dict[str, Any], alphabet: Alphabet, device: torch.device) -
                 start = time.perf_counter()
             tokens = bases[torch.randint(len(bases), shape, device=device)]
             with torch.autocast("cuda", dtype=torch.bfloat16):
-                losses = task._selected(tokens).losses
-                loss = losses.sum() / max(losses.numel(), 1)
+                loss = task._selected({"tokens": tokens}).loss()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

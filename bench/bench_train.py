@@ -73,8 +73,7 @@ def bare_tokens_per_s(task: PtMaskTask, data: list[dict[str, torch.Tensor]], hp:
     for step, batch in enumerate(data):
         if step == warmup:
             start = time.perf_counter()
-        losses = task._selected(batch["tokens"]).losses
-        loss = losses.sum() / max(losses.numel(), 1)
+        loss = task._selected(batch).loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(task.parameters(), hp["gradient_clip_val"])

@@ -22,6 +22,7 @@ epoch were trained on, and a resumed run continues that epoch after them instead
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -40,6 +41,8 @@ from seqmodel.workspace.paths import where_relative
 __all__ = ["SeqDataModule", "read_label_names", "collate", "ShardSampler"]
 
 SPLITS = ("train", "valid", "test")
+# Soft-masked repeats are about half of a mammalian genome; far more means the FASTA is lowercase throughout.
+SOFT_WARN = 0.9
 
 
 def collate(batch: Any) -> dict[str, torch.Tensor]:
@@ -193,10 +196,24 @@ class SeqDataModule(DataModuleBase):
             return FixedWindows.centred(genome, intervals, self.seq_len, labels, reverse_complement=rc,
                                         seed=self.seed, epoch_size=epoch)
         intervals = read_bed(path, lengths)
+        soft = self._soft_mask(genome)
         if train:
             epoch = int(self.hparams["epoch_samples"]) or max(1, int(intervals.lengths.sum()) // self.seq_len)
-            return SampledWindows(genome, intervals, self.seq_len, epoch, reverse_complement=rc, seed=self.seed)
-        return FixedWindows.tiled(genome, intervals, self.seq_len)
+            return SampledWindows(genome, intervals, self.seq_len, epoch, reverse_complement=rc, seed=self.seed,
+                                  soft_mask=soft)
+        return FixedWindows.tiled(genome, intervals, self.seq_len, soft_mask=soft)
+
+    def _soft_mask(self, genome: Genome) -> bool:
+        """Whether pretraining batches carry the soft-masked positions: only `repeat_weight` below 1 uses them.
+        A genome that is mostly lowercase is not soft-masked for repeats, and gets a warning."""
+        if float(self.hparams["repeat_weight"]) == 1.0:
+            return False
+        total = int(genome.sizes.sum())
+        if total and genome.soft_count > SOFT_WARN * total:
+            warnings.warn(f"seq_file: {genome.soft_count / total:.0%} of the genome is lowercase, which "
+                          f"repeat_weight={self.hparams['repeat_weight']} treats as repeats; a soft-masked genome "
+                          "has its repeats alone in lowercase", stacklevel=2)
+        return True
 
     def windows(self, split: str) -> list[tuple[str, int, int]]:
         """(chrom, start, end) of each window of a fixed split, in `index` order."""

@@ -4,8 +4,8 @@ collate function (`seqmodel.dataset.datamodule.collate`), which makes torch tens
 A DataLoader passes the whole batch of sample ids to `__getitems__`, which fetches every window with one
 fancy index into a sliding-window view of the memory-mapped genome: no per-sample Python work.
 Sample ids are `epoch << 40 | index` (see `seqmodel.dataset.windows`); evaluation uses epoch 0.
-Batches are dicts: "tokens" uint8 [B, seq_len], "index" int64 [B], and "labels" float32 [B, n_labels]
-when the dataset has labels.
+Batches are dicts: "tokens" uint8 [B, seq_len], "index" int64 [B], "labels" float32 [B, n_labels]
+when the dataset has labels, and "soft" bool [B, seq_len] (soft-masked positions) when asked for.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def chrom_indices(genome: Genome, intervals: Intervals) -> np.ndarray:
 class _GenomeWindows:
     """Fetches `seq_len` windows from a genome; subclasses say where the windows lie."""
 
-    def __init__(self, genome: Genome, seq_len: int, *, reverse_complement: bool = False, seed: int = 0) -> None:
+    def __init__(self, genome: Genome, seq_len: int, *, reverse_complement: bool = False, seed: int = 0,
+                 soft_mask: bool = False) -> None:
         if seq_len < 1:
             raise ValueError("seq_len must be >= 1")
         if reverse_complement and not genome.alphabet.has_complement:
@@ -39,6 +40,7 @@ class _GenomeWindows:
         self.seq_len = seq_len
         self.reverse_complement = reverse_complement
         self.seed = seed
+        self.soft_mask = soft_mask
         self.labels: np.ndarray | None = None
         self._complement = genome.alphabet.complement_table
         self._none = genome.alphabet.none_idx
@@ -53,6 +55,12 @@ class _GenomeWindows:
         if self._view is None and len(self.genome.tokens) >= self.seq_len:
             self._view = sliding_window_view(self.genome.tokens, self.seq_len)
         return self._view
+
+    def soft(self, chrom: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """bool [B, seq_len]: the soft-masked positions of the windows (padding: False)."""
+        valid = np.minimum(self.genome.sizes[chrom] - start, self.seq_len)
+        return self.genome.softmasked(self.genome.offsets[chrom] + start, self.seq_len) & (
+            np.arange(self.seq_len) < valid[:, None])
 
     def fetch(self, chrom: np.ndarray, start: np.ndarray) -> np.ndarray:
         """uint8 [B, seq_len] tokens of the windows at (chrom index, start)."""
@@ -70,12 +78,12 @@ class _GenomeWindows:
             out[r, : valid[r]] = tokens[flat[r] : flat[r] + valid[r]]
         return out
 
-    def _strand(self, tokens: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        if self.reverse_complement:
-            flip = reverse_flags(self.seed, ids)
-            if flip.any():
-                tokens[flip] = self._complement[tokens[flip, ::-1]]
-        return tokens
+    def _flips(self, ids: np.ndarray) -> np.ndarray | None:
+        """Which windows are read on the other strand (None: none are)."""
+        if not self.reverse_complement:
+            return None
+        flip = reverse_flags(self.seed, ids)
+        return flip if flip.any() else None
 
     def _locate(self, ids: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         raise NotImplementedError
@@ -84,7 +92,16 @@ class _GenomeWindows:
         ids = np.asarray(ids, dtype=np.int64)
         _, index = split_id(ids)
         chrom, start, rows = self._locate(ids, index)
-        batch = {"tokens": self._strand(self.fetch(chrom, start), ids), "index": index}
+        flip = self._flips(ids)
+        tokens = self.fetch(chrom, start)
+        if flip is not None:
+            tokens[flip] = self._complement[tokens[flip, ::-1]]
+        batch = {"tokens": tokens, "index": index}
+        if self.soft_mask:
+            soft = self.soft(chrom, start)
+            if flip is not None:
+                soft[flip] = soft[flip, ::-1]
+            batch["soft"] = soft
         if self.labels is not None:
             batch["labels"] = self.labels[rows]  # labels are strand-independent
         return batch
@@ -111,8 +128,9 @@ class FixedWindows(_GenomeWindows):
         reverse_complement: bool = False,
         seed: int = 0,
         epoch_size: int | None = None,
+        soft_mask: bool = False,
     ) -> None:
-        super().__init__(genome, seq_len, reverse_complement=reverse_complement, seed=seed)
+        super().__init__(genome, seq_len, reverse_complement=reverse_complement, seed=seed, soft_mask=soft_mask)
         self.chrom = np.asarray(chrom, dtype=np.int64)
         self.start = np.asarray(start, dtype=np.int64)
         if len(self.chrom) == 0:
@@ -165,8 +183,9 @@ class SampledWindows(_GenomeWindows):
         *,
         reverse_complement: bool = False,
         seed: int = 0,
+        soft_mask: bool = False,
     ) -> None:
-        super().__init__(genome, seq_len, reverse_complement=reverse_complement, seed=seed)
+        super().__init__(genome, seq_len, reverse_complement=reverse_complement, seed=seed, soft_mask=soft_mask)
         chrom = chrom_indices(genome, intervals)
         self.sampler = WindowSampler(chrom, intervals.start, intervals.end, genome.sizes[chrom], seq_len)
         self.epoch_size = max(1, int(epoch_size))

@@ -25,6 +25,9 @@ HPARAMS = HparamGroup(
                "rand", minimum=0.0, maximum=1.0),
         Hparam("keep_prop", 0.015, float, "ptmask: share of positions kept but still predicted",
                "keep", minimum=0.0, maximum=1.0),
+        Hparam("repeat_weight", 1.0, float, "ptmask: loss weight of soft-masked (lowercase) positions, the "
+               "repeats of a soft-masked genome (GPN uses 0.1); below 1 they are also left out of validation "
+               "and test metrics (1: case is ignored)", "rw", minimum=0.0, maximum=1.0),
         Hparam("rc_average", False, bool, "finetune: evaluate (validate and test) each window on both strands "
                "and average the probabilities, so a window and its reverse complement get the same prediction",
                "rca"),

@@ -19,13 +19,25 @@ from seqmodel.task.metrics import ConstantBaselineAccuracy
 
 @dataclass(frozen=True)
 class SelectedPositions:
-    """One batch's selected positions, flattened: N of them, each with its row in the batch and its kind."""
+    """One batch's selected positions, flattened: N of them, each with its row in the batch, its kind and
+    its loss weight."""
 
     losses: torch.Tensor  # [N]
     correct: torch.Tensor  # [N] bool
     targets: torch.Tensor  # [N] int64
     rows: torch.Tensor  # [N] int64
     kinds: torch.Tensor  # [N] int64: MASKED, RANDOM or KEPT
+    weights: torch.Tensor  # [N] float: repeat_weight at soft-masked positions, else 1
+
+    def loss(self) -> torch.Tensor:
+        """The objective: the weighted mean loss of the selected positions."""
+        return (self.losses * self.weights).sum() / self.weights.sum().clamp_min(1e-12)
+
+    def weighted(self) -> "SelectedPositions":
+        """The positions that count in evaluation: those of weight 1 (not soft-masked, or repeat_weight 1)."""
+        chosen = self.weights == 1.0
+        return SelectedPositions(self.losses[chosen], self.correct[chosen], self.targets[chosen], self.rows[chosen],
+                                 self.kinds[chosen], self.weights[chosen])
 
     def of_kind(self, kind: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(losses, correct) of the positions of one kind."""
@@ -47,7 +59,9 @@ class PtMaskTask(SeqTask):
 
     `masked_acc` counts the positions replaced by the mask token alone, as BERT-style evaluation does: a
     kept position is trivially right and a random one is a different question (`kept_acc`, `random_acc`).
-    The base-frequency baseline (`baseline_acc`) is computed on the same masked positions.
+    The base-frequency baseline (`baseline_acc`) is computed on the same masked positions. With
+    `repeat_weight` below 1, soft-masked positions weigh that much in the loss and nothing in the metrics,
+    as in GPN: repeats are easy to predict from their other copies and say little about function.
     """
 
     monitor = "val/loss"
@@ -78,24 +92,29 @@ class PtMaskTask(SeqTask):
     def prediction_columns(self) -> Sequence[str]:
         return tuple(column for kind in KINDS for column in (f"n_{kind}", f"{kind}_loss", f"{kind}_acc"))
 
-    def _selected(self, tokens: torch.Tensor) -> SelectedPositions:
-        batch = mask_tokens(tokens, self.masking, self.base_indices)
-        hidden = self.encoder(batch.inputs)  # [B, L, D]
-        logits = self.head(hidden[batch.selected]).float()  # [N, V]
-        targets = batch.targets[batch.selected]  # [N]
-        return SelectedPositions(losses=self.loss(logits, targets), correct=logits.argmax(dim=-1) == targets,
-                                 targets=targets, rows=batch.selected.nonzero()[:, 0], kinds=batch.kind[batch.selected])
+    def _selected(self, batch: dict[str, torch.Tensor]) -> SelectedPositions:
+        masked = mask_tokens(batch["tokens"], self.masking, self.base_indices)
+        hidden = self.encoder(masked.inputs)  # [B, L, D]
+        logits = self.head(hidden[masked.selected]).float()  # [N, V]
+        targets = masked.targets[masked.selected]  # [N]
+        losses = self.loss(logits, targets)
+        weights = torch.ones_like(losses)
+        if "soft" in batch:
+            weights = torch.where(batch["soft"][masked.selected], float(self.hparams["repeat_weight"]), weights)
+        return SelectedPositions(losses=losses, correct=logits.argmax(dim=-1) == targets, targets=targets,
+                                 rows=masked.selected.nonzero()[:, 0], kinds=masked.kind[masked.selected],
+                                 weights=weights)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        selected = self._selected(batch["tokens"])
-        loss = selected.losses.sum() / max(selected.losses.numel(), 1)
-        _, correct = selected.of_kind(MASKED)
+        selected = self._selected(batch)
+        loss = selected.loss()
+        _, correct = selected.weighted().of_kind(MASKED)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/masked_acc", correct.float().sum() / max(correct.numel(), 1))
         return loss
 
-    def _evaluate(self, stage: str, tokens: torch.Tensor) -> SelectedPositions:
-        selected = self._selected(tokens)
+    def _evaluate(self, stage: str, batch: dict[str, torch.Tensor]) -> SelectedPositions:
+        selected = self._selected(batch).weighted()
         self.metrics[f"{stage}_loss"].update(selected.losses)
         self.log(f"{stage}/loss", self.metrics[f"{stage}_loss"], prog_bar=True)
         for kind_index, kind in enumerate(KINDS):
@@ -110,10 +129,10 @@ class PtMaskTask(SeqTask):
         return selected
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate("val", batch["tokens"])
+        self._evaluate("val", batch)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        selected = self._evaluate("test", batch["tokens"])
+        selected = self._evaluate("test", batch)
         size = batch["tokens"].shape[0]
         values = torch.cat([selected.per_row(size, kind) for kind in range(len(KINDS))], dim=1)  # [B, 9]
         return {"index": batch["index"], "values": values}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 from pathlib import Path
@@ -468,3 +469,81 @@ def test_sample_labels_match_planted_motifs(tmp_path, seq_len):
     assert n > 400
     positives = np.loadtxt(genome / "train.labels.bed", usecols=range(3, 8)).mean(axis=0)
     assert ((positives > 0.2) & (positives < 0.4)).all()
+
+
+# -- soft-masked repeats --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def soft_genome(tmp_path: Path) -> dict:
+    """Records with lowercase (soft-masked) runs, of lengths that do not fill whole bytes of bits."""
+    tmp_path = tmp_path / "soft"  # beside small_genome's files
+    tmp_path.mkdir()
+    rng = np.random.default_rng(1)
+    seqs = {}
+    for name, n in (("r1", 1003), ("r2", 13), ("r3", 777)):
+        s = list(random_dna(rng, n))
+        for start in rng.integers(0, n, 6):
+            s[start:start + int(rng.integers(1, 60))] = [b.lower() for b in s[start:start + 60]][:60]
+        seqs[name] = "".join(s)[:n]
+    (tmp_path / "soft.fa").write_text("".join(f">{k}\n{v}\n" for k, v in seqs.items()))
+    (tmp_path / "train.bed").write_text("r1\t0\t1003\nr3\t0\t777\n")
+    return {"seqs": seqs, "path": tmp_path / "soft.fa", "dir": tmp_path}
+
+
+def test_soft_masked_positions_are_kept_beside_the_tokens(soft_genome):
+    seqs = soft_genome["seqs"]
+    cached = Genome.open(soft_genome["path"], A, soft_genome["dir"] / "cache")
+    assert cached.path is not None
+    for genome in (cached, Genome.in_memory(soft_genome["path"], A), pickle.loads(pickle.dumps(cached))):
+        assert genome.soft_count == sum(c.islower() for s in seqs.values() for c in s)
+        for name, seq in seqs.items():
+            i = genome.index[name]
+            assert A.decode(genome[name]) == seq.upper()  # tokens ignore case
+            soft = genome.softmasked(genome.offsets[i:i + 1], len(seq))[0]
+            assert soft.tolist() == [c.islower() for c in seq]
+        assert not genome.softmasked(np.array([len(genome.tokens) - 2]), 5)[0, 2:].any()  # past the end
+
+
+def test_soft_mask_follows_the_strand_of_its_window(soft_genome):
+    genome = Genome.open(soft_genome["path"], A, soft_genome["dir"] / "cache")
+    intervals = Intervals(["r1", "r3"], np.array([0, 0]), np.array([1003, 777]))
+    plain = SampledWindows(genome, intervals, 100, 64, seed=4, soft_mask=True)
+    rc = SampledWindows(genome, intervals, 100, 64, seed=4, soft_mask=True, reverse_complement=True)
+    ids = sample_id(0, np.arange(64))
+    p, r = plain.__getitems__(ids), rc.__getitems__(ids)
+    flipped = ~(p["tokens"] == r["tokens"]).all(axis=1)
+    assert flipped.any() and (~flipped).any() and p["soft"].any()
+    assert np.array_equal(r["soft"][flipped], p["soft"][flipped, ::-1])
+    assert np.array_equal(r["soft"][~flipped], p["soft"][~flipped])
+    assert "soft" not in SampledWindows(genome, intervals, 100, 64).__getitems__(ids)
+
+
+def test_batches_carry_the_soft_mask_only_when_repeat_weight_uses_it(soft_genome, small_genome):
+    bed = str(soft_genome["dir"] / "train.bed")
+    hp = {**small_genome["hp"], "seq_file": str(soft_genome["path"]), "train_intervals": bed, "valid_intervals": bed}
+    for weight, keys in ((1.0, {"tokens", "index"}), (0.1, {"tokens", "index", "soft"})):
+        dm = SeqDataModule({**hp, "repeat_weight": weight})
+        dm.setup("fit")
+        assert set(next(iter(dm.train_dataloader()))) == keys
+    lowercase = small_genome["dir"] / "lower.fa"
+    lowercase.write_text(">c1\n" + small_genome["seqs"]["c1"].lower() + "\n")
+    c1 = str(small_genome["dir"] / "valid.bed")
+    dm = SeqDataModule({**hp, "seq_file": str(lowercase), "train_intervals": c1, "valid_intervals": c1,
+                        "repeat_weight": 0.1})
+    with pytest.warns(UserWarning, match="100% of the genome is lowercase"):
+        dm.setup("fit")
+
+
+def test_a_new_cache_format_replaces_the_old_cache_of_the_same_files(soft_genome):
+    cache = soft_genome["dir"] / "cache"
+    genome = Genome.open(soft_genome["path"], A, cache)
+    index = json.loads(genome.path.with_suffix(".json").read_text())
+    old = cache / "genome-0123.json"  # the same files, encoded by an older version
+    old.write_text(json.dumps({**index, "format": cache_mod.CACHE_FORMAT - 1}))
+    old.with_suffix(".tokens").write_bytes(b"x")
+    other = cache / "genome-4567.json"  # other files
+    other.write_text(json.dumps({**index, "format": 1, "sources": [{"path": "b.fa", "sha256": "0" * 64}]}))
+    genome.path.with_suffix(".json").unlink()  # rebuilt by the next open
+    Genome.open(soft_genome["path"], A, cache)
+    assert not old.exists() and not old.with_suffix(".tokens").exists() and other.exists()

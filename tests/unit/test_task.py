@@ -65,7 +65,7 @@ def test_ptmask_loss_has_gradient_only_at_selected_positions(tiny_hparams: dict[
 
     task.encoder.register_forward_hook(keep_output)
     torch.manual_seed(5)
-    task._selected(tokens).losses.sum().backward()
+    task._selected({"tokens": tokens}).losses.sum().backward()
     torch.manual_seed(5)
     selected = mask_tokens(tokens, task.masking, task.base_indices).selected
     grad = captured["hidden"].grad.abs().sum(dim=-1)  # [B, L]
@@ -95,7 +95,7 @@ def copying_task(hparams: dict[str, Any]) -> tuple[PtMaskTask, torch.Tensor]:
 def test_masked_acc_counts_only_the_positions_the_mask_token_replaced(tiny_hparams: dict[str, Any]) -> None:
     task, tokens = copying_task(tiny_hparams)
     torch.manual_seed(0)
-    task._evaluate("val", tokens)
+    task._evaluate("val", {"tokens": tokens})
     accuracy = {kind: task.metrics[f"val_{kind}_acc"].compute().item() for kind in ("masked", "random", "kept")}
     assert accuracy["masked"] == 0.0 and accuracy["kept"] == 1.0  # kept positions never count as masked
     assert accuracy["random"] == pytest.approx(0.25, abs=0.1)  # a random base is the original one time in 4
@@ -165,3 +165,30 @@ def test_compile_option_keeps_parameter_names(tiny_hparams: dict[str, Any]) -> N
     assert plain.encoder._compiled_call_impl is None
     assert compiled.encoder._compiled_call_impl is not None
     assert compiled.state_dict().keys() == plain.state_dict().keys()
+
+
+def test_repeat_weight_weighs_soft_masked_positions_in_the_loss_and_leaves_them_out_of_metrics(
+        tiny_hparams: dict[str, Any]) -> None:
+    task, tokens = copying_task({**tiny_hparams, "repeat_weight": 0.1})
+    soft = torch.zeros(tokens.shape, dtype=torch.bool)
+    soft[:, : tokens.shape[1] // 2] = True  # the first half of every window is a repeat
+    torch.manual_seed(0)
+    selected = task._selected({"tokens": tokens, "soft": soft})
+    torch.manual_seed(0)
+    chosen = mask_tokens(tokens, task.masking, task.base_indices).selected
+    in_repeat = soft[chosen]
+    assert torch.equal(selected.weights, torch.where(in_repeat, 0.1, 1.0))
+    expected = (0.1 * selected.losses[in_repeat].sum() + selected.losses[~in_repeat].sum()) / (
+        0.1 * in_repeat.sum() + (~in_repeat).sum())
+    assert selected.loss().item() == pytest.approx(expected.item())
+    torch.manual_seed(0)
+    rows = task.test_step({"tokens": tokens, "soft": soft, "index": torch.arange(len(tokens))}, 0)["values"]
+    counted = dict(zip(task.prediction_columns, rows.T))
+    everywhere = chosen.sum(dim=1).float()
+    outside = (chosen & ~soft).sum(dim=1).float()
+    assert torch.equal(counted["n_masked"] + counted["n_random"] + counted["n_kept"], outside)
+    assert (outside < everywhere).all()
+    # repeat_weight 1 (the default): case is ignored, every position counts alike
+    plain, _ = copying_task(tiny_hparams)
+    torch.manual_seed(0)
+    assert (plain._selected({"tokens": tokens, "soft": soft}).weights == 1).all()
