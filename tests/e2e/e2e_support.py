@@ -172,8 +172,10 @@ class OperatorProcess:
     that reused the PID.
     """
 
-    def __init__(self, kubeconfig: Path, namespaces: list[str], log: Path, env: dict[str, str] | None = None):
+    def __init__(self, kubeconfig: Path, namespaces: list[str], log: Path, env: dict[str, str] | None = None,
+                 verbose: bool = False):
         self.kubeconfig, self.namespaces, self.log, self.env = kubeconfig, namespaces, log, env or {}
+        self.verbose = verbose  # kopf's debug log: which watch-streams it starts (see watching_new_namespaces)
         self.liveness = ""
         self.proc: subprocess.Popen | None = None
 
@@ -189,6 +191,8 @@ class OperatorProcess:
         argv = [sys.executable, "-m", "seqmodel_operator", "--liveness", self.liveness, "--log-format", "json"]
         for ns in self.namespaces:
             argv += ["--namespace", ns]
+        if self.verbose:
+            argv.append("--verbose")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             out.write(f"--- {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
@@ -200,6 +204,25 @@ class OperatorProcess:
         wait_for(lambda: self.healthy() or not self.alive() and "exited", timeout, f"the operator at {self.liveness}")
         assert self.alive(), f"the operator exited with {self.proc.returncode}; see {self.log}"
         return self
+
+    def watching_new_namespaces(self, core: client.CoreV1Api, hint: str, timeout: float = 60) -> None:
+        """Return once the operator (started `verbose`, with a namespace glob) sees new namespaces as they come.
+
+        kopf lists namespaces, then starts its namespace watch with a listing of its own whose objects it
+        ignores: a namespace created between the two is not watched until it next changes (seen: a test's
+        namespace made right after the operator's start went unnoticed for the test's 60 s). So make one
+        matching namespace, and touch it until kopf starts a watch-stream in it; from then on it streams.
+        """
+        probe = new_namespace(core, hint)
+        try:
+            def started() -> bool:
+                if f"in {probe!r}" in self.log.read_text(errors="replace"):
+                    return True
+                core.patch_namespace(probe, {"metadata": {"labels": {"e2e.seqmodel.dev/touch": str(time.monotonic_ns())}}})
+                return False
+            wait_for(started, timeout, f"the operator to watch namespace {probe}", interval=1.0)
+        finally:
+            core.delete_namespace(probe)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

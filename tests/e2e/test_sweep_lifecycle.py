@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
 from e2e_support import (LABEL_PARENT_UID, LABEL_SWEEP, LABEL_SWEEP_UID, LABEL_TRIAL, STJ_API, STJ_PLURAL,
                          SWEEP_PLURAL, OperatorProcess, StjWatch, condition, get_stj, get_sweep, kubectl_apply,
@@ -33,10 +33,14 @@ def template(output: str) -> dict:
 def kwok_op(cluster, crds) -> Iterator[OperatorProcess]:
     """One operator for this module's namespaces, placing pods on kwok nodes where they run 3 s."""
     proc = kwok_operator(cluster.kubeconfig, [GLOB], cluster.layout.logs / "operator-kwsweep.log", run_for="3s")
+    proc.verbose = True
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     try:
-        yield proc.start()
+        proc.start().watching_new_namespaces(client.CoreV1Api(api), "kwsweep-probe")
+        yield proc
     finally:
         proc.stop()
+        api.close()
 
 
 @pytest.fixture
