@@ -91,7 +91,7 @@ class SeqTask(pl.LightningModule):
             torch.manual_seed(self.hparams["seed"] + RANK_SEED_STRIDE * self.global_rank)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer, scheduler = build_optimizer(self, self.hparams)
+        optimizer, scheduler = build_optimizer(self, self.hparams, self.trainer.estimated_stepping_batches)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, ckpt: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
 from seqmodel.components import builtin_names
 from seqmodel.hparam import Hparam, HparamGroup
 
+DECAYS = ("constant", "cosine", "linear")  # the learning rate after the warmup
+
 HPARAMS = HparamGroup(
     "task",
     [
@@ -19,6 +21,9 @@ HPARAMS = HparamGroup(
         Hparam("lr", 1e-3, float, "peak learning rate (AdamW)", "lr", minimum=0.0),
         Hparam("weight_decay", 0.01, float, "AdamW weight decay", "wd", minimum=0.0),
         Hparam("warmup_steps", 100, int, "linear learning-rate warmup steps", "wu", minimum=0),
+        Hparam("lr_decay", "constant", str, "the learning rate after the warmup: constant, or a cosine or "
+               "linear decay to 0 at the run's last step (max_steps, or the steps of max_epochs)", "decay",
+               choices=DECAYS),
         Hparam("mask_prop", 0.12, float, "ptmask: share of positions replaced by the mask token",
                "mask", minimum=0.0, maximum=1.0),
         Hparam("random_prop", 0.015, float, "ptmask: share of positions replaced by a random base",

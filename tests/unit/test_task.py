@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from conftest import LABELS, FakeDataModule
+from seqmodel.hparam import HparamError
 from seqmodel.task.factory import build_task
 from seqmodel.task.finetune import FineTuneTask
 from seqmodel.task.masking import KEPT, mask_tokens
@@ -154,6 +155,30 @@ def test_optimizer_decays_matrices_only_and_warms_up_linearly(tiny_hparams: dict
         optimizer.step()
         scheduler.step()
     assert rates == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+
+
+@pytest.mark.parametrize("decay, after_warmup", [
+    ("constant", [1.0, 1.0, 1.0, 1.0, 1.0]),
+    ("linear", [1.0, 0.75, 0.5, 0.25, 0.0]),
+    ("cosine", [1.0, 0.853553, 0.5, 0.146447, 0.0]),
+])
+def test_the_learning_rate_decays_after_the_warmup_to_zero_at_the_last_step(
+        tiny_hparams: dict[str, Any], decay: str, after_warmup: list[float]) -> None:
+    hp = {**tiny_hparams, "lr": 1.0, "warmup_steps": 2, "lr_decay": decay}
+    optimizer, scheduler = build_optimizer(torch.nn.Linear(2, 2), hp, total_steps=6)
+    rates = []
+    for _ in range(7):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([0.5, 1.0, *after_warmup], abs=1e-6)
+
+
+def test_a_decay_needs_the_runs_length(tiny_hparams: dict[str, Any]) -> None:
+    hp = {**tiny_hparams, "lr_decay": "cosine"}
+    with pytest.raises(HparamError, match="lr_decay.*needs max_steps or max_epochs"):
+        build_optimizer(torch.nn.Linear(2, 2), hp, total_steps=float("inf"))
+    build_optimizer(torch.nn.Linear(2, 2), {**hp, "lr_decay": "constant"}, total_steps=float("inf"))
 
 
 def test_compile_option_keeps_parameter_names(tiny_hparams: dict[str, Any]) -> None:
