@@ -62,7 +62,8 @@ class KmerModel:
         right = loss = total = 0.0
         for codes in sequences:
             ctx, centre = _keys(codes[trim:len(codes) - trim], self.k)
-            probs = (self.counts[ctx] + prior) / (self.counts[ctx].sum(axis=1, keepdims=True) + 1.0)
+            counts = self.counts[ctx]  # [n, 4]
+            probs = (counts + prior) / (counts.sum(axis=1, keepdims=True) + 1.0)
             right += float((probs.argmax(axis=1) == centre).sum())
             loss -= float(np.log(probs[np.arange(len(centre)), centre]).sum())
             total += len(centre)
