@@ -165,6 +165,7 @@ class SeqDataModule(DataModuleBase):
             root = self.hparams["data_root"]
             files = [_require("seq_file", self.data_path(p), root, p) for p in split_paths(self.hparams["seq_file"])]
             self.genome = Genome.open(files, self.alphabet, self.hparams["cache_dir"])
+            self._warn_if_not_soft_masked(self.genome)
         return self.genome
 
     def setup(self, stage: str | None = None) -> None:
@@ -196,24 +197,25 @@ class SeqDataModule(DataModuleBase):
             return FixedWindows.centred(genome, intervals, self.seq_len, labels, reverse_complement=rc,
                                         seed=self.seed, epoch_size=epoch)
         intervals = read_bed(path, lengths)
-        soft = self._soft_mask(genome)
+        soft = self.uses_soft_mask
         if train:
             epoch = int(self.hparams["epoch_samples"]) or max(1, int(intervals.lengths.sum()) // self.seq_len)
             return SampledWindows(genome, intervals, self.seq_len, epoch, reverse_complement=rc, seed=self.seed,
                                   soft_mask=soft)
         return FixedWindows.tiled(genome, intervals, self.seq_len, soft_mask=soft)
 
-    def _soft_mask(self, genome: Genome) -> bool:
-        """Whether pretraining batches carry the soft-masked positions: only `repeat_weight` below 1 uses them.
-        A genome that is mostly lowercase is not soft-masked for repeats, and gets a warning."""
-        if float(self.hparams["repeat_weight"]) == 1.0:
-            return False
+    @property
+    def uses_soft_mask(self) -> bool:
+        """Whether pretraining batches carry the soft-masked positions: only repeat_weight below 1 uses them."""
+        return float(self.hparams["repeat_weight"]) != 1.0
+
+    def _warn_if_not_soft_masked(self, genome: Genome) -> None:
+        """A genome that is mostly lowercase is not soft-masked for repeats: say so when repeat_weight uses case."""
         total = int(genome.sizes.sum())
-        if total and genome.soft_count > SOFT_WARN * total:
+        if self.uses_soft_mask and total and genome.soft_count > SOFT_WARN * total:
             warnings.warn(f"seq_file: {genome.soft_count / total:.0%} of the genome is lowercase, which "
                           f"repeat_weight={self.hparams['repeat_weight']} treats as repeats; a soft-masked genome "
                           "has its repeats alone in lowercase", stacklevel=2)
-        return True
 
     def windows(self, split: str) -> list[tuple[str, int, int]]:
         """(chrom, start, end) of each window of a fixed split, in `index` order."""

@@ -33,7 +33,7 @@ class SelectedPositions:
         """The objective: the weighted mean loss of the selected positions."""
         return (self.losses * self.weights).sum() / self.weights.sum().clamp_min(1e-12)
 
-    def weighted(self) -> "SelectedPositions":
+    def counted(self) -> "SelectedPositions":
         """The positions that count in evaluation: those of weight 1 (not soft-masked, or repeat_weight 1)."""
         chosen = self.weights == 1.0
         return SelectedPositions(self.losses[chosen], self.correct[chosen], self.targets[chosen], self.rows[chosen],
@@ -108,13 +108,13 @@ class PtMaskTask(SeqTask):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         selected = self._selected(batch)
         loss = selected.loss()
-        _, correct = selected.weighted().of_kind(MASKED)
+        _, correct = selected.counted().of_kind(MASKED)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/masked_acc", correct.float().sum() / max(correct.numel(), 1))
         return loss
 
     def _evaluate(self, stage: str, batch: dict[str, torch.Tensor]) -> SelectedPositions:
-        selected = self._selected(batch).weighted()
+        selected = self._selected(batch).counted()
         self.metrics[f"{stage}_loss"].update(selected.losses)
         self.log(f"{stage}/loss", self.metrics[f"{stage}_loss"], prog_bar=True)
         for kind_index, kind in enumerate(KINDS):
