@@ -42,6 +42,12 @@ def seqmodel_run(args: list[str], log: Path) -> float:
     return time.perf_counter() - start
 
 
+def data_args(paths: dict[str, Path]) -> list[str]:
+    """seqmodel.run's flags for genome_data's genome and its three splits."""
+    return [f"--seq_file={paths['genome']}", f"--train_intervals={paths['train']}",
+            f"--valid_intervals={paths['valid']}", f"--test_intervals={paths['test']}"]
+
+
 def main() -> None:
     paths, contigs = genome_data.build(CACHE)
     split = {name: [encode(c.seq) for c in contigs if c.chrom in chroms]
@@ -55,8 +61,7 @@ def main() -> None:
         rows.append((label, f"counting, {time.perf_counter() - start:.0f} s", acc, loss, f"{positions:,} (all)"))
     threshold = rows[KS.index(3)][2]
 
-    data = [f"--seq_file={paths['genome']}", f"--train_intervals={paths['train']}",
-            f"--valid_intervals={paths['valid']}", f"--test_intervals={paths['test']}"]
+    data = data_args(paths)
     logs = CACHE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

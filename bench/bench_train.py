@@ -12,7 +12,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytorch_lightning as pl
 import torch
@@ -30,6 +30,7 @@ LOOP = {"accelerator": "cpu", "devices": "1", "limit_val_batches": 0.0, "log_eve
 CONFIG = {"d_model": 128, "n_layers": 2, "n_heads": 4, "d_ff": 512, "seq_len": 256, "batch_size": 16,
           "dropout": 0.1, **LOOP}
 WARMUP, STEPS, REPEATS = 5, 15, 5  # this machine is shared: more, shorter, alternating repeats
+LossFn = Callable[[PtMaskTask, dict[str, torch.Tensor]], torch.Tensor]
 
 
 class StepTimer(pl.Callback):
@@ -65,20 +66,26 @@ def lightning_tokens_per_s(task: PtMaskTask, data: list[dict[str, torch.Tensor]]
     return (len(data) - warmup) * hp["batch_size"] * hp["seq_len"] / (timer.end - timer.start)
 
 
+def task_loss(task: PtMaskTask, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return task._selected(batch).loss()
+
+
 def bare_tokens_per_s(task: PtMaskTask, data: list[dict[str, torch.Tensor]], hp: dict[str, Any],
-                      warmup: int = WARMUP) -> float:
+                      warmup: int = WARMUP, loss_of: LossFn = task_loss,
+                      after_step: Callable[[int], None] = lambda step: None) -> float:
     """Tokens/s of a bare PyTorch loop over `data`, timing the batches after the first `warmup`."""
     optimizer, scheduler = build_optimizer(task, hp)
     task.train()
     for step, batch in enumerate(data):
         if step == warmup:
             start = time.perf_counter()
-        loss = task._selected(batch).loss()
+        loss = loss_of(task, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(task.parameters(), hp["gradient_clip_val"])
         optimizer.step()
         scheduler.step()
+        after_step(step)
     return (len(data) - warmup) * hp["batch_size"] * hp["seq_len"] / (time.perf_counter() - start)
 
 

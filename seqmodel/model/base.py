@@ -44,10 +44,11 @@ class HeadBase(nn.Module):
 
 
 class TokenHead(HeadBase):
-    """Per-position outputs: hidden [N, D] at selected positions -> logits [N, n_outputs] (ptmask: the
-    alphabet's tokens)."""
+    """Per-position outputs: hidden [B, L, D] -> logits [B, L, n_outputs] (ptmask: the alphabet's
+    tokens). It is given every position, so its input keeps one shape from step to step; the task picks
+    the positions that carry loss from its output."""
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # [N, D] -> [N, n_outputs]
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # [B, L, D] -> [B, L, n_outputs]
         raise NotImplementedError
 
 

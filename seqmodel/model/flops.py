@@ -12,7 +12,8 @@ from typing import Any, Mapping
 def forward_flops_per_token(hparams: Mapping[str, Any], n_tokens: int, head_fraction: float) -> float:
     """Forward FLOPs per input token of encoder + masked-token head.
 
-    `head_fraction` is the share of positions that reach the head (ptmask: the selected ones).
+    `head_fraction` is the share of positions whose head outputs are used (ptmask: the selected ones).
+    The head runs on every position (seqmodel.task.ptmask says why); the rest is not model arithmetic.
     """
     d, ff, length, kernel = hparams["d_model"], hparams["d_ff"], hparams["seq_len"], hparams["conv_kernel"]
     per_layer = (

@@ -11,11 +11,7 @@ from seqmodel.model.base import SequenceHead, TokenHead
 
 
 class MaskedTokenHead(TokenHead):
-    """Predicts the original token at selected positions: [N, D] -> [N, V] logits.
-
-    It takes only the selected positions (a gathered [N, D]), so the vocabulary projection is not paid
-    for the ~85% of positions that carry no loss.
-    """
+    """Predicts the original token at every position: [B, L, D] -> [B, L, V] logits (BERT's LM head)."""
 
     def __init__(self, d_model: int, n_tokens: int) -> None:
         super().__init__()
@@ -28,7 +24,7 @@ class MaskedTokenHead(TokenHead):
         return cls(d_model, n_outputs)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.out(self.ln(torch.nn.functional.gelu(self.dense(hidden))))  # [N, V]
+        return self.out(self.ln(torch.nn.functional.gelu(self.dense(hidden))))  # [B, L, V]
 
 
 class MultiLabelHead(SequenceHead):

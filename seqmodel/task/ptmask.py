@@ -95,7 +95,10 @@ class PtMaskTask(SeqTask):
     def _selected(self, batch: dict[str, torch.Tensor]) -> SelectedPositions:
         masked = mask_tokens(batch["tokens"], self.masking, self.base_indices)
         hidden = self.encoder(masked.inputs)  # [B, L, D]
-        logits = self.head(hidden[masked.selected]).float()  # [N, V]
+        # The head sees every position and only its small [N, V] logits are gathered: a gathered [N, D]
+        # hidden changes size every step, and those megabyte blocks fragment glibc's heap until the
+        # process grows by megabytes a step (BENCHMARKS.md, "Memory over a long run").
+        logits = self.head(hidden)[masked.selected].float()  # [N, V]
         targets = masked.targets[masked.selected]  # [N]
         losses = self.loss(logits, targets)
         weights = torch.ones_like(losses)

@@ -74,6 +74,20 @@ def test_ptmask_loss_has_gradient_only_at_selected_positions(tiny_hparams: dict[
     assert (grad[~selected] == 0).all() and (grad[selected] > 0).all()
 
 
+def test_the_token_head_sees_one_shape_whatever_the_masking_draws(tiny_hparams: dict[str, Any]) -> None:
+    # a head input that changes size each step fragments the allocator's heap (BENCHMARKS.md, memory)
+    data = FakeDataModule(tiny_hparams)
+    task = PtMaskTask(tiny_hparams, data.alphabet)
+    tokens = data.data["train"].tokens[:4]
+    shapes, counts = set(), set()
+    task.head.register_forward_hook(lambda module, args, output: shapes.add(tuple(args[0].shape)))
+    for seed in range(5):
+        torch.manual_seed(seed)
+        counts.add(task._selected({"tokens": tokens}).losses.numel())
+    assert len(counts) > 1  # the draws differ in how many positions carry loss
+    assert shapes == {(*tokens.shape, tiny_hparams["d_model"])}
+
+
 class CopyInput(torch.nn.Module):
     """An 'encoder' whose prediction at each position is the token it was given: right wherever the input
     was kept, never where the mask token replaced it."""
