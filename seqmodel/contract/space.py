@@ -41,7 +41,7 @@ def random(base: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]], n: i
         raise SearchError(f"trials: must be at least 1, got {n}")
     names = sorted(space)
     for name in names:
-        _check_distribution(name, space[name])
+        check_distribution(name, space[name])
     rng = _random.Random(seed)
     return [{**base, **{name: _draw(rng, space[name]) for name in names}} for _ in range(n)]
 
@@ -74,23 +74,24 @@ def count(parameters: Mapping[str, Any]) -> int:
     return len(parameters.get("list") or [])
 
 
-def _check_distribution(name: str, spec: Mapping[str, Any]) -> None:
+def check_distribution(name: str, spec: Mapping[str, Any], field: str = "random") -> None:
+    """One parameter of a random (or TPE) space; a bad one is refused naming `field.name`."""
     kind = spec.get("distribution")
     if kind not in DISTRIBUTIONS:
-        raise SearchError(f"random.{name}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, got {kind!r}")
+        raise SearchError(f"{field}.{name}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, got {kind!r}")
     if kind == "choice":
         if not spec.get("values"):
-            raise SearchError(f"random.{name}.values: choice needs a non-empty list of values")
+            raise SearchError(f"{field}.{name}.values: choice needs a non-empty list of values")
         return
     low, high = spec.get("low"), spec.get("high")
     if low is None or high is None:
-        raise SearchError(f"random.{name}: {kind} needs low and high")
+        raise SearchError(f"{field}.{name}: {kind} needs low and high")
     if not low <= high:
-        raise SearchError(f"random.{name}: low ({low}) must not exceed high ({high})")
+        raise SearchError(f"{field}.{name}: low ({low}) must not exceed high ({high})")
     if kind == "loguniform" and low <= 0:
-        raise SearchError(f"random.{name}.low: loguniform needs low > 0, got {low}")
+        raise SearchError(f"{field}.{name}.low: loguniform needs low > 0, got {low}")
     if kind == "int" and (int(low) != low or int(high) != high):
-        raise SearchError(f"random.{name}: int needs whole numbers for low and high")
+        raise SearchError(f"{field}.{name}: int needs whole numbers for low and high")
 
 
 def _draw(rng: _random.Random, spec: Mapping[str, Any]) -> Any:

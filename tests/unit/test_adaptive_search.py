@@ -1,0 +1,143 @@
+"""ASHA's promotion rule and TPE's suggestions: pure functions of a sweep's history (seqmodel.contract)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+
+from seqmodel.contract.asha import Asha, RungResult, ranking
+from seqmodel.contract.space import SearchError
+from seqmodel.contract.tpe import Observation, check_space, index_ranges, sampler_seed, suggest
+
+ASHA = Asha(min=20, max=180, eta=3)
+
+
+# --- ASHA ----------------------------------------------------------------------------------------------------
+def test_rungs_grow_by_eta_up_to_max() -> None:
+    assert ASHA.budgets == (20, 60, 180) and ASHA.top == 2
+    assert Asha(20, 100, 3).budgets == (20, 60, 100)  # the top rung is max, even off the geometric ladder
+    assert Asha(5, 5, 2).budgets == (5,)
+
+
+def results(rung: int, values: dict[int, float | None]) -> list[RungResult]:
+    return [RungResult(index, rung, value) for index, value in values.items()]
+
+
+def test_the_top_third_of_each_rung_is_promoted_best_first() -> None:
+    rung0 = results(0, {0: 0.9, 1: 0.5, 2: 0.7, 3: 0.4, 4: 0.8, 5: 0.6})
+    assert ASHA.promotions(rung0, promoted=[]) == [(3, 1), (1, 1)]  # 6 finished: the best 2
+    assert ASHA.promotions(rung0, promoted=[(3, 1)]) == [(1, 1)]  # made before: not again
+    assert ASHA.promotions(rung0, promoted=[], goal="max") == [(0, 1), (4, 1)]
+
+
+def test_nothing_is_promoted_before_eta_trials_finish_a_rung_and_more_as_they_do() -> None:
+    assert ASHA.promotions(results(0, {0: 0.5, 1: 0.4}), promoted=[]) == []
+    assert ASHA.promotions(results(0, {0: 0.5, 1: 0.4, 2: 0.6}), promoted=[]) == [(1, 1)]
+    # a better trial finishes later: it is promoted too once the rung's top third has room, and the earlier
+    # promotion stands although it is no longer in the top third of six
+    later = results(0, {0: 0.5, 1: 0.4, 2: 0.6, 3: 0.1, 4: 0.2, 5: 0.3})
+    assert ASHA.promotions(later, promoted=[(1, 1)]) == [(3, 1), (4, 1)]
+
+
+def test_ties_go_to_the_lower_index_and_failures_take_no_part() -> None:
+    tied = results(0, {7: 0.5, 2: 0.5, 4: 0.9})
+    assert ASHA.promotions(tied, promoted=[]) == [(2, 1)]
+    failed = results(0, {0: None, 1: math.nan, 2: 0.3, 3: 0.2})  # two ranked: below eta, nothing promoted
+    assert ranking(failed) == [3, 2] and ASHA.promotions(failed, promoted=[]) == []
+
+
+def test_higher_rungs_are_promoted_first_and_the_top_rung_never() -> None:
+    history = (results(0, {i: 1.0 - i / 10 for i in range(9)})  # 9 finished rung 0: best 8, 7, 6
+               + results(1, {8: 0.3, 7: 0.1, 6: 0.2})  # those 3 finished rung 1: best 7
+               + results(2, {7: 0.05}))
+    assert ASHA.promotions(history, promoted=[(8, 1), (7, 1), (6, 1)]) == [(7, 2)]
+    assert ASHA.promotions(history, promoted=[(8, 1), (7, 1), (6, 1), (7, 2)]) == []
+
+
+def test_replicate_means_rank_a_rung() -> None:
+    # a trial's value is the mean over its replicates: the operator passes that mean
+    means = {0: (0.5 + 0.1) / 2, 1: (0.35 + 0.35) / 2, 2: 0.4}
+    assert ASHA.promotions(results(0, means), promoted=[]) == [(0, 1)]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"min": 20}, "schedule.asha.max: expected a whole number"),
+    ({"min": 0, "max": 10}, "schedule.asha.min: must be at least 1"),
+    ({"min": 20, "max": 10}, "schedule.asha.max: must be at least min"),
+    ({"min": 1, "max": 9, "eta": 1}, "schedule.asha.eta: must be at least 2"),
+    ({"min": 1, "max": 9, "resource": "epochs"}, "schedule.asha.resource: expected one of max_steps"),
+    ({"min": 1, "max": 9, "rungs": 3}, "schedule.asha.rungs: unknown setting"),
+    ({"min": 1.5, "max": 9}, "schedule.asha.min: expected a whole number"),
+])
+def test_bad_schedules_are_refused_naming_the_field(spec: dict, message: str) -> None:
+    with pytest.raises(SearchError, match=message):
+        Asha.from_spec(spec)
+
+
+# --- TPE -----------------------------------------------------------------------------------------------------
+SPACE = {"lr": {"distribution": "loguniform", "low": 1e-4, "high": 1e-1},
+         "dropout": {"distribution": "uniform", "low": 0.0, "high": 0.3},
+         "n_layers": {"distribution": "int", "low": 1, "high": 6},
+         "positional_encoding": {"distribution": "choice", "values": ["sinusoidal", "rope"]}}
+
+
+def objective(params: dict) -> float:
+    return (math.log10(params["lr"]) + 2.5) ** 2 + params["dropout"] + 0.01 * params["n_layers"]
+
+
+def history(n: int, seed: int = 0) -> list[Observation]:
+    """n trials suggested one after another, each finished before the next is asked for."""
+    out: list[Observation] = []
+    for index in range(n):
+        params = suggest(SPACE, out, seed=seed, index=index)
+        out.append(Observation(index, params, "complete", objective(params)))
+    return out
+
+
+def test_the_same_history_and_seed_give_the_same_trial() -> None:
+    past = history(12)
+    first = suggest(SPACE, past, seed=0, index=12)
+    assert suggest(SPACE, list(reversed(past)), seed=0, index=12) == first  # order does not matter
+    assert suggest(SPACE, past, seed=1, index=12) != first  # the sweep's seed does
+    assert set(first) == set(SPACE) and 1e-4 <= first["lr"] <= 1e-1 and isinstance(first["n_layers"], int)
+
+
+def test_a_new_finished_trial_changes_only_later_suggestions() -> None:
+    past = history(12)
+    before = [suggest(SPACE, past[:n], seed=0, index=n) for n in range(10, 13)]
+    assert [obs.params for obs in history(12)[10:12]] == before[:2]  # made again, the same trials
+    extra = Observation(12, {"lr": 3e-3, "dropout": 0.0, "n_layers": 1, "positional_encoding": "rope"},
+                        "complete", 0.0)
+    assert suggest(SPACE, [*past, extra], seed=0, index=13) != suggest(SPACE, past, seed=0, index=13)
+
+
+def test_tpe_concentrates_on_better_trials_than_its_random_start() -> None:
+    past = history(30)
+    # Optuna's first 10 trials are random draws; TPE's later ones are mostly near the optimum
+    assert statistics.median(o.value for o in past[15:]) < statistics.median(o.value for o in past[:10]) / 2
+
+
+def test_trials_in_flight_pruned_and_failed_ones_are_taken() -> None:
+    past = history(12)
+    running = Observation(12, past[-1].params, "running")
+    pruned = Observation(13, past[0].params, "pruned", value=5.0, step=20)
+    failed = Observation(14, past[1].params, "failed")
+    params = suggest(SPACE, [*past, running, pruned, failed], seed=0, index=15)
+    assert set(params) == set(SPACE)
+
+
+def test_sampler_seeds_and_index_ranges() -> None:
+    assert len({sampler_seed(0, i) for i in range(100)} | {sampler_seed(1, i) for i in range(100)}) == 200
+    assert index_ranges([5, 0, 1, 2, 3, 8, 9, 3]) == "0-3,5,8-9" and index_ranges([]) == ""
+
+
+@pytest.mark.parametrize("space, message", [
+    ({}, "tpe: the space is empty"),
+    ({"lr": {"distribution": "normal"}}, "tpe.lr.distribution: expected one of"),
+    ({"x": {"distribution": "choice", "values": [[1, 2]]}}, "tpe.x.values: TPE chooses among"),
+])
+def test_bad_spaces_are_refused_naming_the_parameter(space: dict, message: str) -> None:
+    with pytest.raises(SearchError, match=message):
+        check_space(space)
