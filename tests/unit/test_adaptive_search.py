@@ -8,7 +8,8 @@ import statistics
 import pytest
 
 from seqmodel.contract.asha import Asha, RungResult, ranking
-from seqmodel.contract.space import SearchError
+from seqmodel.contract.space import SearchError, expand
+from seqmodel.contract.sweep_plan import Run, Search
 from seqmodel.contract.tpe import Observation, check_space, index_ranges, sampler_seed, suggest
 
 ASHA = Asha(min=20, max=180, eta=3)
@@ -141,3 +142,67 @@ def test_sampler_seeds_and_index_ranges() -> None:
 def test_bad_spaces_are_refused_naming_the_parameter(space: dict, message: str) -> None:
     with pytest.raises(SearchError, match=message):
         check_space(space)
+
+
+# --- the plan: which runs a sweep starts next ---------------------------------------------------------------
+GRID9 = {"grid": {"lr": [1e-3, 2e-3, 4e-3], "dropout": [0.0, 0.1, 0.2]}}
+OBJECTIVE = {"metric": "val/loss", "goal": "min"}
+
+
+def test_without_a_schedule_the_plan_starts_the_lowest_new_indices() -> None:
+    search = Search(GRID9)
+    runs = [Run(0, 0, {}, "Succeeded", 1.0), Run(2, 0, {}, "Running")]
+    assert [(l.index, l.rung, l.budget) for l in search.plan(runs, room=2)] == [(1, 0, None), (3, 0, None)]
+    assert search.plan(runs, room=2)[0].params == expand(GRID9)[1]
+    assert not search.done(runs) and search.total == 9
+
+
+def test_asha_promotes_before_it_starts_new_trials_and_resumes_with_the_next_budget() -> None:
+    search = Search(GRID9, {"asha": {"min": 20, "max": 180, "eta": 3}}, OBJECTIVE)
+    runs = [Run(i, 0, expand(GRID9)[i], "Succeeded", v) for i, v in enumerate([0.5, 0.2, 0.9])]
+    launches = search.plan(runs, room=2)
+    assert [(l.index, l.rung, l.budget) for l in launches] == [(1, 1, 60), (3, 0, 20)]
+    assert launches[0].params == expand(GRID9)[1]  # a promotion keeps its trial's parameters
+
+
+def test_an_asha_sweep_is_done_when_no_promotion_is_due() -> None:
+    search = Search(GRID9, {"asha": {"min": 20, "max": 180, "eta": 3}}, OBJECTIVE)
+    rung0 = [Run(i, 0, {}, "Succeeded", float(i)) for i in range(9)]
+    assert not search.done(rung0)  # 0, 1 and 2 are due at rung 1
+    rung1 = [Run(i, 1, {}, "Succeeded", float(i)) for i in range(3)]
+    assert not search.done(rung0 + rung1)  # 0 is due at rung 2
+    assert search.done(rung0 + rung1 + [Run(0, 2, {}, "Succeeded", 0.0)])
+    assert not search.done(rung0 + rung1 + [Run(0, 2, {}, "Running")])
+
+
+def test_tpe_decides_each_new_trial_from_the_runs_known_then() -> None:
+    search = Search({"tpe": SPACE, "trials": 20, "seed": 3}, objective=OBJECTIVE)
+    runs = [Run(o.index, 0, o.params, "Succeeded", o.value) for o in history(12, seed=3)]
+    runs.append(Run(12, 0, runs[0].params, "Running"))
+    first, second = search.plan(runs, room=2)
+    assert (first.index, second.index) == (13, 14) and first.conditioned_on == "0-11"
+    # the second saw the first in flight (the constant liar), and the same history gives the same trials
+    assert first.params != second.params
+    assert [l.params for l in search.plan(runs, room=2)] == [first.params, second.params]
+
+
+def test_tpe_sees_asha_stopped_trials_as_pruned_at_their_rung() -> None:
+    search = Search({"tpe": SPACE, "trials": 9}, {"asha": {"min": 20, "max": 180, "eta": 3}}, OBJECTIVE)
+    runs = [Run(0, 0, {}, "Succeeded", 0.5), Run(0, 1, {}, "Succeeded", 0.4), Run(0, 2, {}, "Succeeded", 0.3),
+            Run(1, 0, {}, "Succeeded", 0.9), Run(2, 0, {}, "Failed"), Run(3, 0, {}, "Pending")]
+    states = {o.index: (o.state, o.value, o.step) for o in search.observations(runs)}
+    assert states == {0: ("complete", 0.3, None), 1: ("pruned", 0.9, 20), 2: ("failed", None, None),
+                      3: ("running", None, None)}
+
+
+@pytest.mark.parametrize("parameters, schedule, objective, message", [
+    ({"grid": {"lr": [1]}, "tpe": SPACE}, None, OBJECTIVE, "parameters: set exactly one of grid, random, list, tpe"),
+    ({"tpe": SPACE}, None, OBJECTIVE, "parameters.trials: TPE needs a number of trials"),
+    ({"tpe": SPACE, "trials": 5}, None, None, "objective.metric: ASHA and TPE rank trials"),
+    (GRID9, {"asha": {"min": 20, "max": 180}}, None, "objective.metric"),
+    (GRID9, {"asha": {"min": 20}}, OBJECTIVE, "schedule.asha.max"),
+])
+def test_bad_searches_are_refused_naming_the_field(parameters: dict, schedule: dict | None,
+                                                   objective: dict | None, message: str) -> None:
+    with pytest.raises(SearchError, match=message):
+        Search(parameters, schedule, objective)

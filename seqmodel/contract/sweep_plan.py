@@ -1,0 +1,139 @@
+"""Which trials a sweep starts next, and with what: a pure function of the sweep's spec and of its trials'
+runs, which the operator and the local backend share so that both run the same search.
+
+A trial is an index. Its runs are SeqTrainingJobs, one per rung it reached (one in all without ASHA).
+Grid, random and list searches fix every trial's parameters up front (seqmodel.contract.space); TPE
+decides trial i's when it starts, from the runs known then (seqmodel.contract.tpe). With ASHA
+(seqmodel.contract.asha), promotions come before new trials: a promoted trial resumes from its last
+run's checkpoint and trains on to the next rung's budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional
+
+from seqmodel.contract.asha import Asha, RungResult
+from seqmodel.contract.space import SearchError, count, expand
+from seqmodel.contract.tpe import Observation, check_space, index_ranges, suggest
+
+KINDS = ("grid", "random", "list", "tpe")
+FINISHED = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of trial `index`: its rung (0 without ASHA), searched `params`, phase ("" until the job
+    has a status) and objective `value` (the mean over its replicates) once it succeeded with one."""
+
+    index: int
+    rung: int
+    params: Mapping[str, Any]
+    phase: str = ""
+    value: Optional[float] = None
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A run to start: trial `index` at `rung` with `params`; with ASHA its `budget` (max_steps), and from
+    rung 1 on it resumes from the trial's run at rung - 1. `conditioned_on`: for TPE, the finished trials
+    its parameters were suggested from (index ranges)."""
+
+    index: int
+    rung: int
+    params: dict[str, Any]
+    budget: Optional[int] = None
+    conditioned_on: Optional[str] = None
+
+
+class Search:
+    """A sweep's search, made once from its spec (parameters, schedule and objective cannot change)."""
+
+    def __init__(self, parameters: Mapping[str, Any], schedule: Optional[Mapping[str, Any]] = None,
+                 objective: Optional[Mapping[str, Any]] = None) -> None:
+        kinds = [k for k in KINDS if parameters.get(k) is not None]
+        if len(kinds) != 1:
+            raise SearchError(f"parameters: set exactly one of {', '.join(KINDS)} (got {', '.join(kinds) or 'none'})")
+        self.kind = kinds[0]
+        asha = (schedule or {}).get("asha")
+        self.asha = Asha.from_spec(asha) if asha is not None else None
+        self.goal = str((objective or {}).get("goal", "min"))
+        if (self.asha is not None or self.kind == "tpe") and not (objective or {}).get("metric"):
+            raise SearchError("objective.metric: ASHA and TPE rank trials by the objective; set it")
+        if self.kind == "tpe":
+            check_space(parameters["tpe"])
+            if not isinstance(parameters.get("trials"), int) or isinstance(parameters.get("trials"), bool) \
+                    or parameters["trials"] < 1:
+                raise SearchError(f"parameters.trials: TPE needs a number of trials >= 1, got {parameters.get('trials')!r}")
+            self.space, self.seed = dict(parameters["tpe"]), int(parameters.get("seed", 0))
+            self.points: Optional[list[dict[str, Any]]] = None
+            self.total = int(parameters["trials"])
+        else:
+            self.points = expand(parameters)
+            self.total = count(parameters)
+
+    @property
+    def top(self) -> int:
+        return self.asha.top if self.asha else 0
+
+    def budget(self, rung: int) -> Optional[int]:
+        return self.asha.budgets[rung] if self.asha else None
+
+    def promotions(self, runs: Iterable[Run]) -> list[tuple[int, int]]:
+        """(trial, rung) promotions the rule makes now that no run exists for yet."""
+        if self.asha is None:
+            return []
+        runs = list(runs)
+        results = [RungResult(r.index, r.rung, r.value if r.phase == "Succeeded" else None) for r in runs if r.finished]
+        return self.asha.promotions(results, {(r.index, r.rung) for r in runs}, self.goal)
+
+    def plan(self, runs: Iterable[Run], room: int) -> list[Launch]:
+        """Up to `room` runs to start now: promotions (highest rungs first), then the lowest new indices."""
+        runs = list(runs)
+        launches: list[Launch] = []
+        params_of = {r.index: r.params for r in runs}
+        for index, rung in self.promotions(runs)[:max(room, 0)]:
+            launches.append(Launch(index, rung, dict(params_of[index]), self.budget(rung)))
+        taken = set(params_of)
+        index = 0
+        while len(launches) < room and index < self.total:
+            if index not in taken:
+                launches.append(self._new(index, runs, launches))
+            index += 1
+        return launches
+
+    def done(self, runs: Iterable[Run]) -> bool:
+        """Every trial has started, no run is active, and no promotion is due: nothing more will start."""
+        runs = list(runs)
+        return (len({r.index for r in runs}) >= self.total and all(r.finished for r in runs)
+                and not self.promotions(runs))
+
+    def _new(self, index: int, runs: list[Run], launches: list[Launch]) -> Launch:
+        if self.points is not None:
+            return Launch(index, 0, dict(self.points[index]), self.budget(0))
+        history = self.observations(runs) + [Observation(l.index, l.params, "running") for l in launches]
+        params = suggest(self.space, history, seed=self.seed, index=index, goal=self.goal)
+        return Launch(index, 0, params, self.budget(0), index_ranges(o.index for o in history if o.finished))
+
+    def observations(self, runs: Iterable[Run]) -> list[Observation]:
+        """Each trial as TPE sees it, from its highest run: complete at the top rung, pruned below it (with
+        its value at that rung's budget), failed, or running."""
+        last: dict[int, Run] = {}
+        for run in runs:
+            if run.index not in last or run.rung > last[run.index].rung:
+                last[run.index] = run
+        out = []
+        for run in last.values():
+            if not run.finished:
+                out.append(Observation(run.index, run.params, "running"))
+            elif run.phase == "Failed" or run.value is None:
+                out.append(Observation(run.index, run.params, "failed"))
+            elif run.rung < self.top:
+                out.append(Observation(run.index, run.params, "pruned", run.value, self.budget(run.rung)))
+            else:
+                out.append(Observation(run.index, run.params, "complete", run.value))
+        return out
