@@ -74,8 +74,8 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
         summary["outputs"]["predictions"] = str(writer.path)
     else:
         has_val = hparams["limit_val_batches"] > 0
-        checkpoints = ModelCheckpoint(
-            dirpath=out / "checkpoints", filename="best", save_last=True,
+        checkpoints = ModelCheckpoint(  # without validation there is no best: only last.ckpt
+            dirpath=out / "checkpoints", filename="best", save_last=True, save_top_k=1 if has_val else 0,
             monitor=task.monitor if has_val else None, mode=task.monitor_mode,
         )
         trainer = build_trainer(hparams, out, [checkpoints])

@@ -66,6 +66,16 @@ def test_train_writes_every_output_and_a_summary(tmp_path: Path, fake_data: Any,
     assert list((out / "tensorboard" / "version_0").glob("events.out.tfevents.*"))
 
 
+def test_a_run_without_validation_ends_with_its_last_checkpoint_and_no_best(tmp_path: Path, fake_data: Any,
+                                                                           termination_log: Path) -> None:
+    out = tmp_path / "noval"
+    assert run.main(tiny_args(out, "--limit_val_batches=0", "--val_check_interval=1.0", "--max_steps=3")) == 0
+    summary = summary_of(termination_log)
+    assert summary["outputs"]["last_checkpoint"] == str(out / "checkpoints" / "last.ckpt")
+    assert "best_checkpoint" not in summary["outputs"] and not any(k.startswith("best/") for k in summary["metrics"])
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
+
+
 def test_resume_last_continues_without_overwriting_logs(trained: Path, fake_data: Any) -> None:
     first_log = (trained / "csv" / "version_0" / "metrics.csv").read_text()
     assert run.main(["--accelerator=cpu", "--max_steps=9", "--log_every_n_steps=1", f"--default_root_dir={trained}",
