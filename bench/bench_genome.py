@@ -1,4 +1,5 @@
-"""Pretraining on a real genome against k-mer context models, scored on a chromosome held out whole.
+"""Pretraining on a real genome against k-mer context models, scored on a chromosome held out whole; then
+fine-tuning on the same genome's real labels (bench/genome_finetune.py).
 
 The genome is bench/genome_data.py's (Drosophila upstream regions from a Debian package): train on
 chromosomes 2 and 3, validate on 4, test on X. The model is trained and tested through
@@ -18,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import genome_data
+from bench import genome_data, genome_finetune
 from bench.kmer import KmerModel, encode
 from bench.report import write_section
 
@@ -49,7 +50,8 @@ def data_args(paths: dict[str, Path]) -> list[str]:
 
 
 def main() -> None:
-    paths, contigs = genome_data.build(CACHE)
+    built = genome_data.build(CACHE)
+    contigs = built.contigs
     split = {name: [encode(c.seq) for c in contigs if c.chrom in chroms]
              for name, chroms in genome_data.SPLITS.items()}
     sizes = {name: sum(len(s) for s in seqs) for name, seqs in split.items()}
@@ -61,7 +63,7 @@ def main() -> None:
         rows.append((label, f"counting, {time.perf_counter() - start:.0f} s", acc, loss, f"{positions:,} (all)"))
     threshold = rows[KS.index(3)][2]
 
-    data = data_args(paths)
+    data = data_args(built.paths)
     logs = CACHE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,6 +73,8 @@ def main() -> None:
                                f"--load_checkpoint_path={tmp}/train/checkpoints/last.ckpt",
                                f"--default_root_dir={tmp}/test"], logs / "test.log")
         metrics = json.loads(Path(f"{tmp}/test/metrics.json").read_text())["metrics"]
+        print(genome_finetune.section(built, Path(tmp) / "train" / "checkpoints" / "last.ckpt", seqmodel_run,
+                                      logs, Path(tmp)))
     masked = metrics["test/masked_acc"]
     rows.append((f"seqmodel, {STEPS} steps", f"{train_s / 60:.1f} min training (test {test_s:.0f} s)", masked,
                  metrics["test/masked_loss"], "masked only"))

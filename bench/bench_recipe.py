@@ -36,8 +36,7 @@ def flags(values: dict[str, object]) -> list[str]:
 
 
 def main() -> None:
-    paths, _ = genome_data.build(CACHE)
-    data = data_args(paths)
+    data = data_args(genome_data.build(CACHE).paths)
     logs = CACHE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     rows, baseline = [], 0.0

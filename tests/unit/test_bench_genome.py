@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import genome_data
-from bench.kmer import N_CODE, KmerModel, encode, reverse_complement
+from bench import genome_data, genome_finetune
+from bench.kmer import N_CODE, KmerModel, auroc, encode, kmer_spectrum, logistic_regression, reverse_complement
 
 
 def test_encoding_and_reverse_complement() -> None:
@@ -58,10 +58,15 @@ def test_regions_are_put_back_on_the_forward_strand_and_merged(tmp_path: Path) -
         ("NM_4_up_2000_chrX_-3_f chrX:-3-4", b"ACGT"),  # before the chromosome's start: left out
         ("NM_5_up_2000_chrX_101_f chrX:101-104", b"GGGG"),
     ])
-    contigs = genome_data.merge(genome_data.read_regions(path))
+    regions = genome_data.read_regions(path)
+    contigs = genome_data.merge(regions)
     assert [(c.name, bytes(c.seq)) for c in contigs] == [("chr2L_1", genome), ("chrX_101", b"GGGG")]
-    paths = genome_data.write(contigs, tmp_path / "out")
+    halves = genome_data.tss_halves(regions, contigs)
+    paths = genome_data.write(contigs, halves, tmp_path / "out")
     assert paths["train"].read_text() == "chr2L_1\t0\t16\n" and paths["test"].read_text() == "chrX_101\t0\t4\n"
+    # only the region alone in its contig gives labelled halves; its gene is on the forward strand
+    assert paths["finetune_train"].read_text() == "#chrom\tstart\tend\ttss_proximal\n"
+    assert paths["finetune_test"].read_text().splitlines()[1:] == ["chrX_101\t0\t2\t0", "chrX_101\t2\t4\t1"]
     assert paths["genome"].read_text().startswith(">chr2L_1\nACGTTGCAAGGCTTAC\n>chrX_101\n")
 
 
@@ -70,3 +75,41 @@ def test_regions_that_disagree_where_they_overlap_are_refused(tmp_path: Path) ->
                              ("NM_2_up_2000_chr2L_3_f chr2L:3-6", b"TTAA")])
     with pytest.raises(genome_data.GenomeDataError, match="disagree where they overlap at chr2L:3"):
         genome_data.merge(genome_data.read_regions(path))
+
+
+def test_the_half_next_to_the_transcription_start_is_labelled_on_either_strand(tmp_path: Path) -> None:
+    path = _fasta(tmp_path, [("NM_1_up_2000_chr2L_1_f chr2L:1-6", b"AAACCC"),  # gene starts after 6
+                             ("NM_2_up_2000_chr2L_11_r chr2L:11-16", b"GGGTTT")])  # gene starts before 11
+    regions = genome_data.read_regions(path)
+    halves = genome_data.tss_halves(regions, genome_data.merge(regions))
+    assert [(bytes(c.seq[start:end]), label) for c, start, end, label in halves] == [
+        (b"AAA", 0), (b"CCC", 1), (b"AAA", 1), (b"CCC", 0)]  # chr2L:11-16 is AAACCC on the forward strand
+
+
+def test_kmer_spectrum_counts_both_strands() -> None:
+    spectrum = kmer_spectrum(encode(b"AAC"), 2)
+    # 1-mers on AAC and GTT: A 2, C 1, G 1, T 2; 2-mers: AA AC GT TT
+    assert spectrum[:4].tolist() == pytest.approx([2 / 6, 1 / 6, 1 / 6, 2 / 6])
+    two = {"AA": 0, "AC": 1, "GT": 11, "TT": 15}
+    assert {i for i, v in enumerate(spectrum[4:]) if v} == set(two.values()) and spectrum[4:].sum() == pytest.approx(1)
+
+
+def test_logistic_regression_separates_what_one_feature_decides() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5))
+    y = (x[:, 2] > 0).astype(np.int64)
+    predict = logistic_regression(x, y, l2=1e-3)
+    assert auroc(predict(x), y) > 0.99
+    assert auroc(rng.random(200), y) < 0.7  # and a random score does not
+
+
+def test_the_kmer_baseline_is_chosen_on_validation_and_scored_on_test() -> None:
+    rng = np.random.default_rng(1)
+    halves = []
+    for chrom in ("chr2L", "chr4", "chrX"):
+        for i in range(40):
+            rich, poor = rng.choice(list(b"ACGGCC"), 60), rng.choice(list(b"AATTGC"), 60)
+            contig = genome_data.Contig(chrom, 1 + 200 * i, bytearray(bytes(poor.tolist()) + bytes(rich.tolist())))
+            halves += [(contig, 0, 60, 0), (contig, 60, 120, 1)]
+    value, chosen = genome_finetune.kmer_baseline(genome_finetune.split_halves(halves))
+    assert value > 0.95 and chosen.startswith("k = 1..")
