@@ -2,13 +2,13 @@
 (seqmodel.contract, seqmodel.contract.space) are defined there: seqmodel cannot import the operator."""
 
 from seqmodel.contract import (API_VERSION, EXIT_USER_ERROR, EXIT_VERSION_TAKEN, GROUP, JOB_KIND, JOB_OWNED_HPARAMS,
-                               JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE, LABEL_SWEEP, LABEL_TRIAL, MAX_JOB_NAME_CHARS,
-                               SWEEP_KIND, SWEEP_PLURAL, VERSION)
+                               JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE, LABEL_RUNG, LABEL_SWEEP, LABEL_TRIAL,
+                               MAX_JOB_NAME_CHARS, SWEEP_KIND, SWEEP_PLURAL, VERSION)
 from seqmodel.contract.space import MAX_TRIALS
 
 __all__ = ["API_VERSION", "EXIT_USER_ERROR", "EXIT_VERSION_TAKEN", "GROUP", "JOB_KIND", "JOB_OWNED_HPARAMS",
-           "JOB_PLURAL", "LABEL_REPLICATE", "LABEL_SWEEP", "LABEL_TRIAL", "MAX_TRIALS", "SWEEP_KIND", "SWEEP_PLURAL",
-           "VERSION"]
+           "JOB_PLURAL", "LABEL_REPLICATE", "LABEL_RUNG", "LABEL_SWEEP", "LABEL_TRIAL", "MAX_TRIALS", "SWEEP_KIND",
+           "SWEEP_PLURAL", "VERSION"]
 
 CATEGORY = "seqmodel"
 JOB_SHORT, SWEEP_SHORT = "stj", "sweep"
@@ -22,6 +22,8 @@ ANNOTATION_CANONICAL = f"{GROUP}/canonical-name"
 ANNOTATION_OUTPUT = f"{GROUP}/output-path"
 # Labels on a sweep's trials (SeqTrainingJobs named <sweep>-<index>), besides LABEL_SWEEP and LABEL_TRIAL.
 LABEL_SWEEP_UID = f"{GROUP}/sweep-uid"
+ANNOTATION_PARAMS = f"{GROUP}/params"  # the trial's searched hparams, as JSON: what TPE and the status read
+ANNOTATION_CONDITIONED = f"{GROUP}/conditioned-on"  # TPE: the finished trials its suggestion saw (index ranges)
 LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 
 # The longest SeqTrainingJob name: child Job names add `-<replicate>-v<version>` and must stay

@@ -28,7 +28,8 @@ IMMUTABLE_SPEC_FIELDS = ("mode", "hparams", "componentHparams", "configFrom", "c
                          "scratch", "data", "output", "replicates", "checkpoint", "backoffLimit",
                          "activeDeadlineSeconds", "ttlSecondsAfterFinished", "queueName")
 # A sweep's spec is its record too; only how fast it goes and whether it goes can change.
-SWEEP_IMMUTABLE_FIELDS = ("template", "parameters", "replicates", "trialRetries", "maxFailedTrials", "objective")
+SWEEP_IMMUTABLE_FIELDS = ("template", "parameters", "schedule", "replicates", "trialRetries", "maxFailedTrials",
+                          "objective")
 # Job fields a sweep sets on its trials from its own (replicates, trialRetries, suspend).
 SWEEP_OWNED_JOB_FIELDS = ("replicates", "backoffLimit", "suspend")
 HPARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -130,10 +131,14 @@ def job_spec_schema(immutable: bool = True) -> dict[str, Any]:
             "use": _describe("weights (whole model; default in test mode), encoder (default in train mode) "
                              "or resume (trainer state too)",
                              {"type": "string", "enum": ["weights", "encoder", "resume"]}),
+            "eachReplicate": _describe("each replicate starts from fromJob's replicate of the same index (an ASHA "
+                                       "promotion resumes each replicate's own run)", {"type": "boolean"}),
         }, **{"x-kubernetes-validations": [
             {"rule": "has(self.fromJob) != has(self.path)", "message": "set exactly one of fromJob and path"},
             {"rule": "!has(self.path) || !has(self.replicate) || self.replicate == 0",
-             "message": "replicate only goes with fromJob"}]})),
+             "message": "replicate only goes with fromJob"},
+            {"rule": "!has(self.path) || !has(self.eachReplicate) || !self.eachReplicate",
+             "message": "eachReplicate only goes with fromJob"}]})),
         "backoffLimit": _describe("retries of a failed pod; each resumes from its newest checkpoint",
                                   {"type": "integer", "minimum": 0, "maximum": 100, "default": 3}),
         "activeDeadlineSeconds": _describe("fail a replicate that runs longer", {"type": "integer", "minimum": 1}),
@@ -285,15 +290,30 @@ def sweep_spec_schema() -> dict[str, Any]:
               "properties": {n: _random_schema(n, s) for n, s in hparams}}
     listed = {"type": "array", "minItems": 1, "maxItems": C.MAX_TRIALS, "description": "the trials' hparams, one object each",
               "items": {"type": "object", "properties": dict(hparams)}}
+    tpe = {**random, "description": "hparam name -> a distribution, as in random; Optuna's TPE suggests each "
+                                    "trial from the finished ones (spec.parameters.trials, seeded by spec.parameters.seed)"}
     parameters = {"type": "object", "properties": {
-        "grid": grid, "random": random, "list": listed,
-        "trials": _describe("with random: how many trials", {"type": "integer", "minimum": 1, "maximum": C.MAX_TRIALS}),
-        "seed": _describe("with random: the seed of the draws (the same seed gives the same trials)",
-                          {"type": "integer", "minimum": 0, "default": 0}),
+        "grid": grid, "random": random, "list": listed, "tpe": tpe,
+        "trials": _describe("with random or tpe: how many trials",
+                            {"type": "integer", "minimum": 1, "maximum": C.MAX_TRIALS}),
+        "seed": _describe("with random or tpe: the seed of the draws (the same seed gives the same trials; for tpe, "
+                          "the same finished trials too)", {"type": "integer", "minimum": 0, "default": 0}),
     }, "x-kubernetes-validations": [
-        {"rule": "(has(self.grid) ? 1 : 0) + (has(self.random) ? 1 : 0) + (has(self.list) ? 1 : 0) == 1",
-         "message": "spec.parameters: set exactly one of grid, random and list"},
-        {"rule": "has(self.random) == has(self.trials)", "message": "spec.parameters.trials goes with random, and only it"}]}
+        {"rule": "(has(self.grid) ? 1 : 0) + (has(self.random) ? 1 : 0) + (has(self.list) ? 1 : 0) "
+                 "+ (has(self.tpe) ? 1 : 0) == 1",
+         "message": "spec.parameters: set exactly one of grid, random, list and tpe"},
+        {"rule": "(has(self.random) || has(self.tpe)) == has(self.trials)",
+         "message": "spec.parameters.trials goes with random or tpe, and only them"}]}
+    asha = {"type": "object", "required": ["min", "max"], "properties": {
+        "resource": _describe("what a rung's budget sets", {"type": "string", "enum": ["max_steps"],
+                                                           "default": "max_steps"}),
+        "min": _describe("steps of the first rung", {"type": "integer", "minimum": 1}),
+        "max": _describe("steps of the top rung", {"type": "integer", "minimum": 1}),
+        "eta": _describe("rung k trains min * eta^k steps (capped at max); the top 1/eta of a rung go on",
+                         {"type": "integer", "minimum": 2, "default": 3}),
+    }, "x-kubernetes-validations": [{"rule": "self.min <= self.max", "message": "spec.schedule.asha: min <= max"}],
+        "description": "asynchronous successive halving: trials start with min steps; the best 1/eta of those that "
+                       "finished a rung resume from their checkpoint with eta times the steps"}
     return {"type": "object", "required": ["template", "parameters"], "properties": {
         "template": template,
         "parameters": _describe("the search space: trial i has the i-th hparams of it (seqmodel.job.search.expand)",
@@ -307,7 +327,9 @@ def sweep_spec_schema() -> dict[str, Any]:
                                   {"type": "integer", "minimum": 0, "maximum": 100, "default": 1}),
         "maxFailedTrials": _describe("stop starting trials (phase Failed) once more trials than this failed; "
                                      "unset: no limit", {"type": "integer", "minimum": 0}),
-        "objective": _describe("what bestTrial is chosen by", {
+        "schedule": _describe("how trials are run: asha stops poor trials early", {
+            "type": "object", "properties": {"asha": asha}}),
+        "objective": _describe("what bestTrial is chosen by (and what tpe and asha rank trials by)", {
             "type": "object", "required": ["metric"], "properties": {
                 "metric": _describe("a metric of the trials' status, e.g. val/loss",
                                     {"type": "string", "minLength": 1, "maxLength": 253}),
@@ -315,7 +337,9 @@ def sweep_spec_schema() -> dict[str, Any]:
                 "target": _describe("stop starting trials (phase Succeeded) once the best value reaches this",
                                     {"type": "number"})}}),
         "suspend": _describe("start no new trials; running ones go on", {"type": "boolean", "default": False}),
-    }, "x-kubernetes-validations": _immutable(SWEEP_IMMUTABLE_FIELDS, "sweep")}
+    }, "x-kubernetes-validations": _immutable(SWEEP_IMMUTABLE_FIELDS, "sweep") + [
+        {"rule": "!(has(self.parameters.tpe) || (has(self.schedule) && has(self.schedule.asha))) || has(self.objective)",
+         "message": "spec.objective: tpe and asha rank trials by it; set it"}]}
 
 
 def sweep_status_schema() -> dict[str, Any]:
@@ -327,13 +351,22 @@ def sweep_status_schema() -> dict[str, Any]:
         "conditions": {"type": "array", "items": _condition_schema(),
                        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
         "trials": _describe("trials in the search space", i),
+        "algorithm": _describe("the search (grid, random, list, tpe), with +asha", s),
         "created": _describe("trials started so far", i),
         "active": _describe("trials started and not finished", i),
         "succeeded": i, "failed": i,
         "bestTrial": {"type": "object", "properties": {
-            "name": s, "index": i, "value": {"type": "number"},
+            "name": s, "index": i, "rung": i,
+            "value": _describe("the objective: the mean over the trial's replicates", {"type": "number"}),
+            "sd": _describe("the replicates' standard deviation (with 2 or more)", {"type": "number"}),
+            "n": _describe("replicates with a value", i),
             "hparams": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
                         "description": "the trial's parameters"}}},
+        "rungs": _describe("with asha, per rung: runs started, succeeded and failed, trials promoted from it and "
+                           "those stopped there (so far), and its best value", {
+            "type": "array", "maxItems": 64, "items": {"type": "object", "properties": {
+                "rung": i, "budget": i, "started": i, "succeeded": i, "failed": i, "promoted": i, "stopped": i,
+                "best": {"type": "number"}}}}),
         "failures": _describe(f"the first {C.MAX_FAILURES_SHOWN} failed trials and why", {
             "type": "array", "maxItems": C.MAX_FAILURES_SHOWN,
             "items": {"type": "object", "properties": {"name": s, "index": i, "message": s}}}),
@@ -355,6 +388,7 @@ def sweep_crd() -> dict[str, Any]:
     }
     return _crd(C.SWEEP_KIND, C.SWEEP_PLURAL, C.SWEEP_SHORT, schema, [
         column("Phase", ".status.phase"),
+        column("Algorithm", ".status.algorithm"),
         column("Trials", ".status.trials", "integer"),
         column("Active", ".status.active", "integer"),
         column("Succeeded", ".status.succeeded", "integer"),

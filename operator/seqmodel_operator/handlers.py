@@ -126,10 +126,10 @@ def sweep_bodies(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[t
 
 
 @kopf.index(**TRIAL)
-def sweep_trials(namespace: str, name: str, labels: kopf.Labels, status: kopf.Status,
+def sweep_trials(namespace: str, name: str, labels: kopf.Labels, annotations: kopf.Annotations, status: kopf.Status,
                  **_: Any) -> dict[tuple[str, str], sweep_status.Trial]:
-    """(namespace, sweep uid) -> a summary of each trial."""
-    return {(namespace, labels[C.LABEL_SWEEP_UID]): sweep_status.trial_of(name, labels, status)}
+    """(namespace, sweep uid) -> a summary of each trial's run."""
+    return {(namespace, labels[C.LABEL_SWEEP_UID]): sweep_status.trial_of(name, labels, annotations, status)}
 
 
 def _sweeper(memo: kopf.Memo, sweep_bodies: kopf.Index, sweep_trials: kopf.Index) -> SweepReconciler:

@@ -59,6 +59,12 @@ class Plan:
     spec: Mapping[str, Any]
     config_key: str | None = None  # spec.configFrom's file, mounted at CONFIG_MOUNT
     component_hparams: Mapping[str, Any] = field(default_factory=dict)  # passed as flags, checked by the run
+    # spec.checkpoint.eachReplicate: replicate -> its own checkpoint directory (else checkpoint.sub_path)
+    checkpoint_dirs: Mapping[int, str] = field(default_factory=dict)
+
+    def checkpoint_dir(self, replicate: int) -> str:
+        assert self.checkpoint is not None
+        return self.checkpoint_dirs.get(replicate, self.checkpoint.sub_path)
 
     @property
     def version_key(self) -> str:
@@ -97,8 +103,10 @@ def checked_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
         raise SpecError(str(err)) from None
 
 
-def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None) -> tuple[CheckpointMount, dict]:
-    """The checkpoint to mount and the hparams that named its job (for the canonical name).
+def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None
+                      ) -> tuple[CheckpointMount, dict, dict[int, str]]:
+    """The checkpoint to mount, the hparams that named its job (for the canonical name), and with
+    eachReplicate each replicate's own checkpoint directory.
 
     `source` is the SeqTrainingJob named by spec.checkpoint.fromJob; the caller waits until it succeeded.
     """
@@ -106,18 +114,22 @@ def source_checkpoint(spec: Mapping[str, Any], source: Mapping[str, Any] | None)
     flag = CHECKPOINT_USES[checkpoint_use(spec.get("mode", "train"), ckpt)]
     if "path" in ckpt:
         directory, file = posixpath.split(ckpt["path"])
-        return CheckpointMount(_output_claim_of(spec, None), directory, file, flag), {}
+        return CheckpointMount(_output_claim_of(spec, None), directory, file, flag), {}, {}
     assert source is not None
-    index = int(ckpt.get("replicate", 0))
-    replicates = (source.get("status") or {}).get("replicates") or []
-    entry = next((r for r in replicates if r.get("index") == index), None)
-    if entry is None or not entry.get("outputPath"):
-        raise SpecError(f"spec.checkpoint.replicate: job {ckpt['fromJob']} has no replicate {index}")
-    file_path = posixpath.join(entry["outputPath"], ckpt.get("file", "checkpoints/last.ckpt"))
-    directory, file = posixpath.split(file_path)
+    entries = {r.get("index"): r for r in (source.get("status") or {}).get("replicates") or []}
+
+    def directory_of(index: int, field: str) -> tuple[str, str]:
+        entry = entries.get(index) or {}
+        if not entry.get("outputPath"):
+            raise SpecError(f"spec.checkpoint.{field}: job {ckpt['fromJob']} has no replicate {index}")
+        return posixpath.split(posixpath.join(entry["outputPath"], ckpt.get("file", "checkpoints/last.ckpt")))
+
+    directory, file = directory_of(int(ckpt.get("replicate", 0)), "replicate")
+    dirs = ({r: directory_of(r, "eachReplicate")[0] for r in range(int(spec.get("replicates", 1)))}
+            if ckpt.get("eachReplicate") else {})
     claim = (source["spec"].get("output") or {}).get("claim") or ""
     named = {**(source["spec"].get("componentHparams") or {}), **(source["spec"].get("hparams") or {})}
-    return CheckpointMount(claim, directory, file, flag), named
+    return CheckpointMount(claim, directory, file, flag), named, dirs
 
 
 def _output_claim_of(spec: Mapping[str, Any], config: Settings | None) -> str:
@@ -142,9 +154,10 @@ def make_plan(body: Mapping[str, Any], config: Settings, source: Mapping[str, An
     output_claim = _output_claim_of(spec, config)
     if not output_claim:
         raise SpecError("spec.output.claim: not set, and the operator has no default output claim")
-    checkpoint, inherited = None, {}
+    checkpoint, inherited, checkpoint_dirs = None, {}, {}
     if spec.get("checkpoint"):
-        checkpoint, inherited = source_checkpoint({**spec, "mode": mode, "output": {"claim": output_claim}}, source)
+        checkpoint, inherited, checkpoint_dirs = source_checkpoint(
+            {**spec, "mode": mode, "output": {"claim": output_claim}}, source)
         # A source that named no claim wrote to the operator's default claim, not necessarily to ours.
         checkpoint = CheckpointMount(checkpoint.claim or config.output_claim or output_claim, checkpoint.sub_path,
                                      checkpoint.file, checkpoint.flag)
@@ -160,4 +173,5 @@ def make_plan(body: Mapping[str, Any], config: Settings, source: Mapping[str, An
         seed_pinned="seed" in own, checkpoint=checkpoint, data=spec.get("data"), spec=spec,
         config_key=config_ref.get("key", "config.yaml") if config_ref else None,
         component_hparams=dict(spec.get("componentHparams") or {}),  # the config's own come with --config
+        checkpoint_dirs=checkpoint_dirs,
     )

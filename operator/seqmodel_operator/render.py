@@ -176,7 +176,7 @@ def volumes_and_mounts(plan: Plan, replicate: Replicate, config: Settings) -> di
         stage.append(mount)
     if plan.checkpoint:
         run.append({"name": claim_volume("checkpoint", plan.checkpoint.claim, read_only=True),
-                    "mountPath": CHECKPOINT_MOUNT, "readOnly": True, "subPath": plan.checkpoint.sub_path})
+                    "mountPath": CHECKPOINT_MOUNT, "readOnly": True, "subPath": plan.checkpoint_dir(replicate.index)})
     if plan.config_key:
         volumes.append({"name": "config", "configMap": {"name": plan.spec["configFrom"]["name"]}})
         run.append({"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True})

@@ -7,10 +7,13 @@ The status is bounded whatever the number of trials: counts, the best trial and 
 
 from __future__ import annotations
 
+import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from seqmodel.contract.sweep_plan import Run
 from seqmodel_operator import constants as C
 from seqmodel_operator.status import MESSAGE_MAX, TERMINAL, set_condition
 
@@ -25,80 +28,106 @@ REASON_INVALID = "InvalidSpec"
 
 @dataclass(frozen=True)
 class Trial:
-    """What a sweep needs to know of one trial: the summary of a SeqTrainingJob's status."""
+    """What a sweep needs to know of one run of a trial (a SeqTrainingJob; a trial has one run per ASHA
+    rung it reached, one in all without ASHA): the summary of its status and its searched parameters."""
 
     index: int
     name: str
     phase: str = ""  # "" until the job has a status
-    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    metrics: Mapping[str, float | None] = field(default_factory=dict)  # means over its replicates
     message: str = ""
+    rung: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+    replicate_metrics: tuple[Mapping[str, Any], ...] = ()  # each succeeded replicate's own
+
+    @property
+    def key(self) -> RunKey:
+        return self.index, self.rung
 
     @property
     def finished(self) -> bool:
         return self.phase in TERMINAL
 
+    def value(self, metric: str) -> float | None:
+        value = self.metrics.get(metric)
+        return float(value) if _number(value) else None  # type: ignore[arg-type]
 
-def trial_of(name: str, labels: Mapping[str, str], status: Mapping[str, Any]) -> Trial:
+
+RunKey = tuple[int, int]  # (trial index, rung)
+
+
+def trial_of(name: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+             status: Mapping[str, Any]) -> Trial:
+    replicates = status.get("replicates") or []
     return Trial(index=int(labels[C.LABEL_TRIAL]), name=name, phase=status.get("phase") or "",
-                 metrics=dict(status.get("metrics") or {}), message=status.get("message") or "")
-
-
-def trial_name(sweep: str, index: int) -> str:
-    return f"{sweep}-{index}"
+                 metrics=dict(status.get("metrics") or {}), message=status.get("message") or "",
+                 rung=int(labels.get(C.LABEL_RUNG, 0)), params=json.loads(annotations.get(C.ANNOTATION_PARAMS, "{}")),
+                 replicate_metrics=tuple(dict(r.get("metrics") or {}) for r in replicates if r.get("phase") == "Succeeded"))
 
 
 @dataclass(frozen=True)
 class Progress:
-    """The trials as counted for a sweep; `started` are trials this operator created whose jobs it has
-    not seen yet (they count as active, so parallelism holds across the watch's delay)."""
+    """A sweep's runs as counted for its status and its plan; `started` are runs this operator created
+    and has not seen yet, with their parameters (they count as active, so parallelism holds across the
+    watch's delay)."""
 
-    trials: dict[int, Trial]
-    started: frozenset[int] = frozenset()
+    runs: dict[RunKey, Trial]
+    started: Mapping[RunKey, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, trials: Iterable[Trial], started: Iterable[int] = ()) -> "Progress":
-        known = {t.index: t for t in trials}
-        return cls(known, frozenset(i for i in started if i not in known))
+    def of(cls, trials: Iterable[Trial], started: Mapping[RunKey, Mapping[str, Any]] | None = None) -> "Progress":
+        known = {t.key: t for t in trials}
+        return cls(known, {k: p for k, p in (started or {}).items() if k not in known})
 
     @property
     def created(self) -> int:
-        return len(self.trials) + len(self.started)
+        """Trials started so far (a trial's promotions are the same trial)."""
+        return len({index for index, _ in self.runs} | {index for index, _ in self.started})
 
     @property
     def active(self) -> int:
-        return sum(not t.finished for t in self.trials.values()) + len(self.started)
+        """Runs started and not finished."""
+        return sum(not t.finished for t in self.runs.values()) + len(self.started)
+
+    def last(self) -> dict[int, Trial]:
+        """Each trial's run at the highest rung it reached: the trial's state."""
+        out: dict[int, Trial] = {}
+        for t in self.runs.values():
+            if t.index not in out or t.rung > out[t.index].rung:
+                out[t.index] = t
+        return out
 
     def count(self, phase: str) -> int:
-        return sum(t.phase == phase for t in self.trials.values())
+        """Trials whose last run is in `phase`."""
+        return sum(t.phase == phase for t in self.last().values())
 
     def failures(self) -> list[Trial]:
-        return sorted((t for t in self.trials.values() if t.phase == "Failed"), key=lambda t: t.index)
+        return sorted((t for t in self.runs.values() if t.phase == "Failed"), key=lambda t: t.key)
 
     def best(self, objective: Mapping[str, Any] | None) -> Trial | None:
-        """The succeeded trial with the best objective value; ties go to the lowest index."""
+        """The succeeded run with the best objective value at the highest rung any such run reached (a
+        value after more training is not compared with one after less); ties go to the lowest index."""
         if not objective:
             return None
         metric, sign = objective["metric"], -1.0 if objective.get("goal", "min") == "max" else 1.0
-        scored = [(sign * float(t.metrics[metric]), t.index, t) for t in self.trials.values()
-                  if t.phase == "Succeeded" and _number(t.metrics.get(metric))]
-        return min(scored, key=lambda s: s[:2])[2] if scored else None
+        scored = [(-t.rung, sign * t.value(metric), t.index, t) for t in self.runs.values()  # type: ignore[operator]
+                  if t.phase == "Succeeded" and t.value(metric) is not None]
+        return min(scored, key=lambda s: s[:3])[3] if scored else None
 
-    def next_indices(self, total: int, parallelism: int) -> list[int]:
-        """The lowest-numbered trials not created yet, as many as parallelism leaves room for."""
-        room, out, index = parallelism - self.active, [], 0
-        while len(out) < room and index < total:
-            if index not in self.trials and index not in self.started:
-                out.append(index)
-            index += 1
-        return out
+    def plan_runs(self, metric: str | None) -> list[Run]:
+        """The runs as the planner (seqmodel.contract.sweep_plan) takes them."""
+        runs = [Run(t.index, t.rung, t.params, t.phase, t.value(metric) if metric else None)
+                for t in self.runs.values()]
+        return runs + [Run(index, rung, params) for (index, rung), params in self.started.items()]
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def stop_reason(spec: Mapping[str, Any], progress: Progress, total: int) -> tuple[str, str, str] | None:
-    """(phase, reason, message) when no more trials are to start, else None."""
+def stop_reason(spec: Mapping[str, Any], progress: Progress, total: int, done: bool) -> tuple[str, str, str] | None:
+    """(phase, reason, message) when no more trials are to start, else None; `done`: the search has
+    nothing more to start and nothing runs."""
     failed, limit = progress.count("Failed"), spec.get("maxFailedTrials")
     if limit is not None and failed > limit:
         return "Failed", REASON_MAX_FAILED, f"{failed} trials failed, more than maxFailedTrials ({limit}); no more trials start"
@@ -109,18 +138,27 @@ def stop_reason(spec: Mapping[str, Any], progress: Progress, total: int) -> tupl
         if (value >= target) if objective.get("goal", "min") == "max" else (value <= target):
             return "Succeeded", REASON_TARGET, (f"trial {best.name} reached the target: {objective['metric']} = "
                                                 f"{value:g} (target {target:g}); no more trials start")
-    if progress.created >= total and progress.active == 0:
+    if done:
         if progress.count("Succeeded") == 0:
             return "Failed", REASON_ALL_FAILED, f"all {total} trials failed"
         return "Succeeded", REASON_FINISHED, f"all {total} trials finished: {failed} failed"
     return None
 
 
-def compute(body: Mapping[str, Any], progress: Progress, params: Sequence[Mapping[str, Any]], now: str,
+@dataclass(frozen=True)
+class SearchInfo:
+    """What the status shows of the sweep's search (seqmodel.contract.sweep_plan.Search)."""
+
+    total: int  # trials
+    done: bool  # nothing more to start, nothing running
+    algorithm: str = ""  # grid, random, list or tpe, with +asha
+    budgets: tuple[int, ...] = ()  # ASHA's rungs
+
+
+def compute(body: Mapping[str, Any], progress: Progress, search: SearchInfo, now: str,
             invalid: str | None = None) -> dict[str, Any]:
-    """The sweep's whole status; `params` are the trials' parameters (trial i has params[i]). A sweep
-    that has stopped stays stopped (its reason is kept)."""
-    total = len(params)
+    """The sweep's whole status. A sweep that has stopped stays stopped (its reason is kept)."""
+    total = search.total
     spec, old = body.get("spec") or {}, body.get("status") or {}
     generation = int(body["metadata"].get("generation", 1))
     conditions = list(old.get("conditions") or [])
@@ -128,7 +166,7 @@ def compute(body: Mapping[str, Any], progress: Progress, params: Sequence[Mappin
     if invalid is not None:
         stopped = ("Failed", REASON_INVALID, invalid)
     elif stopped is None:
-        stopped = stop_reason(spec, progress, total)
+        stopped = stop_reason(spec, progress, total, search.done)
     suspended = bool(spec.get("suspend")) and stopped is None
     objective = spec.get("objective") or {}
     best = progress.best(objective)
@@ -145,17 +183,49 @@ def compute(body: Mapping[str, Any], progress: Progress, params: Sequence[Mappin
                                "spec.suspend is true: no new trials start" if suspended else "", generation, now)
     status: dict[str, Any] = {
         "phase": phase, "observedGeneration": generation, "conditions": conditions, "trials": total,
+        "algorithm": search.algorithm or None,
         "created": progress.created, "active": progress.active, "succeeded": progress.count("Succeeded"),
         "failed": progress.count("Failed"), "message": message,
         "failures": [{"name": t.name, "index": t.index, "message": t.message[:MESSAGE_MAX]}
                      for t in progress.failures()[:C.MAX_FAILURES_SHOWN]],
+        "rungs": _rungs(progress, search.budgets, objective) if search.budgets else None,
         "startTime": old.get("startTime") or now,
         "completionTime": old.get("completionTime") or (now if stopped is not None and progress.active == 0 else None),
     }
     if best is not None:
-        status["bestTrial"] = {"name": best.name, "index": best.index, "value": best.metrics[objective["metric"]],
-                               "hparams": dict(params[best.index])}
+        status["bestTrial"] = _best_trial(best, objective["metric"])
     return status
+
+
+def _best_trial(best: Trial, metric: str) -> dict[str, Any]:
+    """The best trial: its objective value (the mean over its replicates), their sd and number."""
+    values = [float(m[metric]) for m in best.replicate_metrics if _number(m.get(metric))]
+    entry: dict[str, Any] = {"name": best.name, "index": best.index, "rung": best.rung, "value": best.metrics[metric],
+                             "n": len(values) or 1, "hparams": dict(best.params)}
+    if len(values) > 1:
+        entry["sd"] = statistics.stdev(values)
+    return entry
+
+
+def _rungs(progress: Progress, budgets: Sequence[int], objective: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per ASHA rung: runs started, succeeded and failed, trials promoted from it, those that finished it
+    and are not promoted (so far), and its best value."""
+    metric, sign = objective.get("metric"), -1.0 if objective.get("goal", "min") == "max" else 1.0
+    keys = [*progress.runs, *progress.started]
+    out = []
+    for rung, budget in enumerate(budgets):
+        runs = [t for t in progress.runs.values() if t.rung == rung]
+        succeeded = sum(t.phase == "Succeeded" for t in runs)
+        entry: dict[str, Any] = {"rung": rung, "budget": budget, "started": sum(r == rung for _, r in keys),
+                                 "succeeded": succeeded, "failed": sum(t.phase == "Failed" for t in runs)}
+        if rung < len(budgets) - 1:
+            entry["promoted"] = sum(r == rung + 1 for _, r in keys)
+            entry["stopped"] = max(0, succeeded - entry["promoted"])
+        values = [t.value(metric) for t in runs if metric and t.phase == "Succeeded" and t.value(metric) is not None]
+        if values:
+            entry["best"] = min(values, key=lambda v: sign * v)  # type: ignore[operator]
+        out.append(entry)
+    return out
 
 
 def _stopped(old: Mapping[str, Any]) -> tuple[str, str, str] | None:
@@ -170,7 +240,7 @@ def _progress_message(progress: Progress, total: int, objective: Mapping[str, An
     text = f"{done} of {total} trials finished, {progress.active} active"
     if best is not None:
         return f"{text}; best {objective['metric']} = {best.metrics[objective['metric']]:g} ({best.name})"
-    succeeded = [t for t in progress.trials.values() if t.phase == "Succeeded"]
+    succeeded = [t for t in progress.runs.values() if t.phase == "Succeeded"]
     if objective and succeeded:
         reported = sorted({k for t in succeeded for k in t.metrics})
         return (f"{text}; the objective metric {objective['metric']} is not among the trials' metrics: "

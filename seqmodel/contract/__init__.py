@@ -23,7 +23,8 @@ SWEEP_KIND, SWEEP_PLURAL = "SeqSweep", "seqsweeps"
 LABEL_JOB = f"{GROUP}/job"  # on a job's child Jobs and pods: the SeqTrainingJob's name
 LABEL_REPLICATE = f"{GROUP}/replicate"
 LABEL_SWEEP = f"{GROUP}/sweep"  # on a sweep's trials: the SeqSweep's name
-LABEL_TRIAL = f"{GROUP}/trial"
+LABEL_TRIAL = f"{GROUP}/trial"  # the trial's index
+LABEL_RUNG = f"{GROUP}/rung"  # on an ASHA sweep's runs: the rung (0 on the first)
 
 # --- names -------------------------------------------------------------------------------------------------
 MAX_JOB_NAME_CHARS = 45  # the CRD's limit: child Job names add `-<replicate>-v<version>`

@@ -69,7 +69,7 @@ def count(parameters: Mapping[str, Any]) -> int:
     """How many trials `expand(parameters)` gives, without building them (a grid can be large)."""
     if parameters.get("grid") is not None:
         return math.prod(len(v) for v in parameters["grid"].values())
-    if parameters.get("random") is not None:
+    if parameters.get("random") is not None or parameters.get("tpe") is not None:
         return int(parameters.get("trials", 0))
     return len(parameters.get("list") or [])
 

@@ -13,12 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
+from seqmodel.contract import MAX_JOB_NAME_CHARS
 from seqmodel.contract.asha import Asha, RungResult
 from seqmodel.contract.space import SearchError, count, expand
 from seqmodel.contract.tpe import Observation, check_space, index_ranges, suggest
 
 KINDS = ("grid", "random", "list", "tpe")
 FINISHED = ("Succeeded", "Failed")
+
+
+def run_name(sweep: str, index: int, rung: int = 0) -> str:
+    """A run's SeqTrainingJob: `<sweep>-<index>`, and `-r<rung>` after it for an ASHA promotion."""
+    return f"{sweep}-{index}" if rung == 0 else f"{sweep}-{index}-r{rung}"
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class Search:
                  objective: Optional[Mapping[str, Any]] = None) -> None:
         kinds = [k for k in KINDS if parameters.get(k) is not None]
         if len(kinds) != 1:
-            raise SearchError(f"parameters: set exactly one of {', '.join(KINDS)} (got {', '.join(kinds) or 'none'})")
+            raise SearchError(f"parameters: set exactly one of {', '.join(KINDS[:-1])} and {KINDS[-1]} "
+                              f"(got {', '.join(kinds) or 'none'})")
         self.kind = kinds[0]
         asha = (schedule or {}).get("asha")
         self.asha = Asha.from_spec(asha) if asha is not None else None
@@ -77,8 +84,19 @@ class Search:
             self.total = count(parameters)
 
     @property
+    def algorithm(self) -> str:
+        return self.kind + ("+asha" if self.asha else "")
+
+    @property
     def top(self) -> int:
         return self.asha.top if self.asha else 0
+
+    def check_name(self, sweep: str) -> None:
+        """Every run's name must be a job name: ASHA's rung suffix needs room after the longest index."""
+        longest = run_name(sweep, self.total - 1, self.top)
+        if len(longest) > MAX_JOB_NAME_CHARS:
+            raise SearchError(f"metadata.name: the runs are named <sweep>-<index>-r<rung>, and {longest} has "
+                              f"{len(longest)} characters, more than {MAX_JOB_NAME_CHARS}; give the sweep a shorter name")
 
     def budget(self, rung: int) -> Optional[int]:
         return self.asha.budgets[rung] if self.asha else None

@@ -1,6 +1,7 @@
 """Searches from a notebook: search spaces as lists of hparam dicts (`grid`, `random`, `expand`, from
 seqmodel.contract.space, which the operator uses too), run as one Job per point (`submit_all`) or as one
-SeqSweep the operator runs (`sweep`). Torch-free.
+SeqSweep the operator runs (`sweep`), which can also search with TPE (`tpe`) and stop poor trials early
+with ASHA (`asha=`). Torch-free.
 """
 
 from __future__ import annotations
@@ -18,26 +19,50 @@ from seqmodel.job.defaults import load_config
 from seqmodel.job.kube_backend import job_spec
 from seqmodel.job.kubeapi import KubeApi, Target
 from seqmodel.contract.space import MAX_TRIALS, SearchError, count, expand, grid, random
-from seqmodel.job.sweep import Sweep, sweep_body
+from seqmodel.contract.sweep_plan import Search
+from seqmodel.contract.tpe import check_space
+from seqmodel.job.sweep import Sweep, checked_objective, sweep_body
 
-__all__ = ["SearchError", "check_parameters", "count", "expand", "grid", "random", "submit_all", "sweep"]
+__all__ = ["SearchError", "check_parameters", "count", "expand", "grid", "random", "submit_all", "sweep", "tpe"]
 
 
-def check_parameters(parameters: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> int:
-    """The number of trials, after checking what the API server would: one kind of search, a size the
-    operator runs, known hparam names that a job does not set itself, and each value the hparam takes."""
+def tpe(space: Mapping[str, Mapping[str, Any]], trials: int, seed: int = 0) -> dict[str, Any]:
+    """A sweep's `parameters` for TPE: `space` as for `random` (name -> {distribution, low, high} or
+    {distribution: choice, values}); the operator asks Optuna's TPE for each of the `trials` when it starts,
+    from the trials finished by then, seeded by (`seed`, trial index)."""
+    check_space(space)
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise SearchError(f"trials: expected a whole number >= 1, got {trials!r}")
+    return {"tpe": dict(space), "trials": trials, "seed": seed}
+
+
+def check_parameters(parameters: Mapping[str, Any], base: Mapping[str, Any] | None = None,
+                     schedule: Mapping[str, Any] | None = None, objective: Mapping[str, Any] | None = None) -> int:
+    """The number of trials, after checking what the API server and the operator would: one kind of search
+    (and the schedule), a size the operator runs, known hparam names that a job does not set itself, and
+    each value (or a distribution's bounds) the hparam takes."""
     base = dict(base or {})
     trials = count(parameters)
     if trials > MAX_TRIALS:
         raise SearchError(f"parameters: {trials} trials, more than a sweep runs ({MAX_TRIALS})")
-    points = expand(parameters, base)  # structure, empty lists and distributions
-    kind = next(k for k in ("grid", "random", "list") if parameters.get(k) is not None)
+    search = Search(parameters, schedule, objective or checked_objective(None))  # structure and distributions
+    kind = search.kind
     names = set(parameters[kind]) if kind != "list" else {n for trial in parameters["list"] for n in trial}
     for name in sorted(names):
         if name in contract.JOB_OWNED_HPARAMS:
             raise SearchError(f"parameters.{kind}.{name}: set by the job, not searched over")
     reg = registry_for(base)
-    for i, point in enumerate(points):
+    if search.points is None:  # tpe: the bounds and choices are what trials can take
+        for name in sorted(names):
+            spec = parameters[kind][name]
+            for key, value in [(k, spec[k]) for k in ("low", "high") if k in spec] + \
+                    [(f"values[{i}]", v) for i, v in enumerate(spec.get("values") or ())]:
+                try:
+                    reg.parse_dict({name: value})
+                except HparamError as err:
+                    raise SearchError(f"parameters.tpe.{name}.{key}: {err}") from None
+        return trials
+    for i, point in enumerate({**base, **p} for p in search.points):
         try:
             reg.parse_dict({n: point[n] for n in names if n in point})
         except HparamError as err:
@@ -57,14 +82,16 @@ def submit_all(points: Sequence[Mapping[str, Any]], backend: str = "kubernetes",
 
 def sweep(name: str, template: Job | Mapping[str, Any], parameters: Mapping[str, Any], *,
           replicates: int | None = None, parallelism: int | None = None, trial_retries: int | None = None,
-          max_failed_trials: int | None = None,
+          max_failed_trials: int | None = None, asha: Mapping[str, Any] | None = None,
           objective: Mapping[str, Any] | None = None, namespace: str | None = None,
           config: str | os.PathLike[str] | None = None, api: KubeApi | None = None, **settings: Any) -> Sweep:
     """Create SeqSweep `name` and return its handle. `template` is a kubernetes Job (its spec and config),
     a SeqTrainingJob spec (a mapping with `hparams`), or base hparams made into a spec as Job would, with
     `config` and `settings` (data, output, resources, ...). `parameters` is the sweep's: {grid: {...}},
-    {random: {...}, trials: n, seed: s} or {list: [...]}. `objective` defaults to minimising val/loss; the
-    counts left None take the CRD's defaults (`kubectl explain sweep.spec`)."""
+    {random: {...}, trials: n, seed: s}, {list: [...]} or `tpe(...)`. `asha` ({min, max, eta}, in steps)
+    runs every trial `min` steps first and lets the best 1/eta of each rung go on, resuming, to eta times
+    the steps. `objective` defaults to minimising val/loss; the counts left None take the CRD's defaults
+    (`kubectl explain sweep.spec`)."""
     if isinstance(template, Job):
         spec, job_config = template.spec, template.config
         if namespace:
@@ -74,9 +101,12 @@ def sweep(name: str, template: Job | Mapping[str, Any], parameters: Mapping[str,
         spec = (dict(template, hparams=S.checked_hparams(template["hparams"])) if "hparams" in template
                 else job_spec(S.checked_hparams(template), job_config))
     contract.check_name(name, "sweep", contract.MAX_JOB_NAME_CHARS - len(f"-{MAX_TRIALS - 1}"))
-    check_parameters(parameters, spec.get("hparams") or {})
+    schedule = {"asha": dict(asha)} if asha is not None else None
+    check_parameters(parameters, spec.get("hparams") or {}, schedule, checked_objective(objective))
+    Search(parameters, schedule, checked_objective(objective)).check_name(name)
     target = Target(job_config, api)
     body = sweep_body(name, target.namespace, spec, parameters, replicates=replicates, parallelism=parallelism,
-                      trial_retries=trial_retries, max_failed_trials=max_failed_trials, objective=objective)
+                      trial_retries=trial_retries, max_failed_trials=max_failed_trials, objective=objective,
+                      schedule=schedule)
     target.api.create(contract.SWEEP_PLURAL, target.namespace, body)
     return Sweep.on(name, target)

@@ -1,9 +1,11 @@
 """`Sweep`: a handle on a SeqSweep, the operator's search over hparams (seqmodel.job.search.sweep makes one).
 
-The operator runs trial `i` as SeqTrainingJob `<sweep>-<i>` with `search.expand(spec.parameters,
-spec.template.hparams)[i]`, keeps counts, the best trial and the first failures in the sweep's status,
-and stops on `maxFailedTrials` or the objective's target. The handle only reads that status (and the
-trials, by label): it never computes results itself, so a notebook and `kubectl get sweep` agree.
+The operator runs trial `i` as SeqTrainingJob `<sweep>-<i>` with the template's hparams and trial i's
+parameters (`search.expand(spec.parameters)[i]`, or TPE's suggestion when it starts), and an ASHA
+promotion as `<sweep>-<i>-r<rung>` (seqmodel.contract.sweep_plan). It keeps counts, the best trial and
+the first failures in the sweep's status, and stops on `maxFailedTrials` or the objective's target. The
+handle only reads that status (and the trials, by label): it never computes results itself, so a
+notebook and `kubectl get sweep` agree.
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ DEFAULT_OBJECTIVE = {"metric": "val/loss", "goal": "min"}
 
 @dataclass(frozen=True)
 class Trial:
-    """A trial as the sweep's status names it: its SeqTrainingJob, index, hparams and objective value."""
+    """A trial as the sweep's status names it: its SeqTrainingJob, index, hparams and objective value (the
+    mean over its `n` replicates, `sd` their standard deviation with 2 or more), and its ASHA rung."""
 
     name: str
     index: int
     hparams: dict[str, Any]
     value: Optional[float]
+    n: int = 1
+    sd: Optional[float] = None
+    rung: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,8 @@ def sweep_status(obj: Mapping[str, Any]) -> SweepStatus:
     return SweepStatus(
         name=obj["metadata"]["name"], phase=status.get("phase") or PENDING, trials=count("trials"),
         created=count("created"), active=count("active"), succeeded=count("succeeded"), failed=count("failed"),
-        best=Trial(best["name"], int(best["index"]), dict(best.get("hparams") or {}), best.get("value"))
-        if best else None,
+        best=Trial(best["name"], int(best["index"]), dict(best.get("hparams") or {}), best.get("value"),
+                   int(best.get("n") or 1), best.get("sd"), int(best.get("rung") or 0)) if best else None,
         failures=tuple(TrialFailure(f["name"], int(f["index"]), f.get("message"))
                        for f in status.get("failures") or ()),
         conditions=conditions, message=(ended or {}).get("message") or status.get("message"))
@@ -103,7 +109,8 @@ def checked_objective(objective: Optional[Mapping[str, Any]]) -> dict[str, Any]:
 def sweep_body(name: str, namespace: str, template: Mapping[str, Any], parameters: Mapping[str, Any], *,
                replicates: Optional[int] = None, parallelism: Optional[int] = None,
                trial_retries: Optional[int] = None, max_failed_trials: Optional[int] = None,
-               objective: Optional[Mapping[str, Any]] = None, suspend: bool = False) -> dict[str, Any]:
+               objective: Optional[Mapping[str, Any]] = None, schedule: Optional[Mapping[str, Any]] = None,
+               suspend: bool = False) -> dict[str, Any]:
     """A SeqSweep object; settings left None take the CRD's defaults. The template's `replicates` and
     `suspend` are dropped (the sweep's own say how often each trial runs, and whether trials start); its
     `backoffLimit` becomes `trial_retries` unless that is given."""
@@ -112,6 +119,8 @@ def sweep_body(name: str, namespace: str, template: Mapping[str, Any], parameter
     spec: dict[str, Any] = {"template": {k: v for k, v in template.items() if k not in SWEEP_OWNED_JOB_FIELDS},
                             "parameters": dict(parameters), "objective": checked_objective(objective),
                             "suspend": suspend}
+    if schedule:
+        spec["schedule"] = dict(schedule)
     for key, field_name, value, low in (("replicates", "replicates", replicates, 1),
                                         ("parallelism", "parallelism", parallelism, 1),
                                         ("trial_retries", "trialRetries", trial_retries, 0),
@@ -172,9 +181,10 @@ class Sweep:
         return status
 
     def trials(self) -> list[Job]:
-        """Handles on the trials created so far, by index: status, logs and outputs of each."""
+        """Handles on the trials' runs created so far, by index (then ASHA rung): status, logs and outputs."""
         items = self.target.api.list(contract.JOB_PLURAL, self.namespace, {contract.LABEL_SWEEP: self.name})
-        items.sort(key=lambda o: int((o["metadata"].get("labels") or {}).get(contract.LABEL_TRIAL, 0)))
+        labels = lambda o: o["metadata"].get("labels") or {}  # noqa: E731
+        items.sort(key=lambda o: (int(labels(o).get(contract.LABEL_TRIAL, 0)), int(labels(o).get(contract.LABEL_RUNG, 0))))
         return [Job.from_object(o, self.target.config, self.target.api) for o in items]
 
     def delete(self) -> bool:

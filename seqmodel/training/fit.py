@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -80,6 +81,8 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
         )
         trainer = build_trainer(hparams, out, [checkpoints])
         resume = start is not None and start.flag == "resume_from_checkpoint"
+        if resume:  # an ASHA promotion's log shows it continues its trial's run, not a new one
+            print(f"resuming from {start.path} at step {start.ckpt.get('global_step', 0)}", file=sys.stderr, flush=True)
         trainer.fit(task, datamodule=datamodule, ckpt_path=start.path if resume else None)
         metrics = scalars(trainer.callback_metrics)
         last = out / "checkpoints" / "last.ckpt"

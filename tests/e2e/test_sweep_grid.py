@@ -10,6 +10,7 @@ trials' own metrics by the objective.
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -83,9 +84,12 @@ def test_example_grid_sweep_trains_every_replicate_within_parallelism_and_picks_
     values = [t["status"]["metrics"][metric] for t in trials]
     assert len(set(values)) > 1, f"every trial has the same {metric}: the choice would prove nothing"
     best = min(range(len(trials)), key=lambda i: (values[i], i))
-    assert status["bestTrial"] == {"name": f"{name}-{best}", "index": best, "value": pytest.approx(values[best]),
-                                   "hparams": params[best]}
+    each = [r["metrics"][metric] for r in trials[best]["status"]["replicates"]]  # the mean is of these two
+    assert status["bestTrial"] == {"name": f"{name}-{best}", "index": best, "rung": 0,
+                                   "value": pytest.approx(values[best]), "n": 2,
+                                   "sd": pytest.approx(statistics.stdev(each)), "hparams": params[best]}
+    assert values[best] == pytest.approx(statistics.fmean(each))
 
     # what `kubectl get sweep` shows
     row = cluster.kubectl("get", "sweep", name, "-n", ns, "--no-headers").stdout.split()
-    assert row[:6] == [name, "Succeeded", "6", "0", "6", "0"], row
+    assert row[:7] == [name, "Succeeded", "grid", "6", "0", "6", "0"], row

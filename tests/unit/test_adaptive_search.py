@@ -196,7 +196,7 @@ def test_tpe_sees_asha_stopped_trials_as_pruned_at_their_rung() -> None:
 
 
 @pytest.mark.parametrize("parameters, schedule, objective, message", [
-    ({"grid": {"lr": [1]}, "tpe": SPACE}, None, OBJECTIVE, "parameters: set exactly one of grid, random, list, tpe"),
+    ({"grid": {"lr": [1]}, "tpe": SPACE}, None, OBJECTIVE, "parameters: set exactly one of grid, random, list and tpe"),
     ({"tpe": SPACE}, None, OBJECTIVE, "parameters.trials: TPE needs a number of trials"),
     ({"tpe": SPACE, "trials": 5}, None, None, "objective.metric: ASHA and TPE rank trials"),
     (GRID9, {"asha": {"min": 20, "max": 180}}, None, "objective.metric"),

@@ -113,7 +113,7 @@ def kubernetes_path(case: Case, claim: Path) -> PathResult:
         assert trainer["command"] == ["python", "-m", "seqmodel.pod", "run"]
         mounts = {OUTPUT_MOUNT: str(claim / plan.output_path(replicate)), CONFIG_MOUNT: str(config_dir)}
         if plan.checkpoint:
-            mounts[CHECKPOINT_MOUNT] = str(claim / plan.checkpoint.sub_path)
+            mounts[CHECKPOINT_MOUNT] = str(claim / plan.checkpoint_dir(replicate))
         args = [_mapped(arg, mounts) for arg in trainer["args"]]
         resolved.append(resolve(pod.run_args(args)))
     return PathResult(plan.canonical, [plan.output_path(r) for r in range(case.replicates)], resolved)

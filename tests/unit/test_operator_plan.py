@@ -9,7 +9,8 @@ import pytest
 from operator_support import example, job_body, with_replicates
 from seqmodel.hparam import format_value, registry
 from seqmodel_operator import constants as C
-from seqmodel_operator.plan import CheckpointMount, SpecError, make_plan
+from seqmodel_operator.plan import CHECKPOINT_MOUNT, CheckpointMount, SpecError, make_plan
+from seqmodel_operator.render import Replicate, render_job
 from seqmodel_operator.settings import Settings
 
 CONFIG = Settings()
@@ -157,6 +158,20 @@ def test_encoder_init_is_named_by_its_own_hparams_only() -> None:
     body = job_body(hparams={"n_layers": 6}, checkpoint={"fromJob": "pretrain-small"})
     plan = make_plan(body, CONFIG, source())
     assert plan.canonical == registry().canonical_name({"n_layers": 6})
+
+
+def test_each_replicate_resumes_its_namesake_in_the_source() -> None:
+    body = job_body(checkpoint={"fromJob": "pretrain-small", "use": "resume", "eachReplicate": True}, replicates=2)
+    plan = make_plan(body, CONFIG, source())
+    assert [plan.checkpoint_dir(r) for r in (0, 1)] == [f"{SOURCE_OUTPUT}/checkpoints",
+                                                        "runs/dm=64/version_7/checkpoints"]
+    mounts = [render_job(plan, Replicate(r, r), CONFIG)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+              for r in (0, 1)]
+    assert [next(m["subPath"] for m in ms if m["mountPath"] == CHECKPOINT_MOUNT) for ms in mounts] == [
+        plan.checkpoint_dir(0), plan.checkpoint_dir(1)]
+    three = job_body(checkpoint={"fromJob": "pretrain-small", "use": "resume", "eachReplicate": True}, replicates=3)
+    with pytest.raises(SpecError, match=r"^spec\.checkpoint\.eachReplicate: .*pretrain-small.* 2"):
+        make_plan(three, CONFIG, source())
 
 
 def test_a_missing_source_replicate_is_a_spec_error() -> None:

@@ -76,10 +76,12 @@ def test_a_run_without_validation_ends_with_its_last_checkpoint_and_no_best(tmp_
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
 
 
-def test_resume_last_continues_without_overwriting_logs(trained: Path, fake_data: Any) -> None:
+def test_resume_last_continues_without_overwriting_logs(trained: Path, fake_data: Any,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     first_log = (trained / "csv" / "version_0" / "metrics.csv").read_text()
     assert run.main(["--accelerator=cpu", "--max_steps=9", "--log_every_n_steps=1", f"--default_root_dir={trained}",
                      "--resume_from_checkpoint=last"]) == 0
+    assert f"resuming from {trained / 'checkpoints' / 'last.ckpt'} at step 6" in capsys.readouterr().err
     assert json.loads((trained / "metrics.json").read_text())["global_step"] == 9
     assert (trained / "csv" / "version_0" / "metrics.csv").read_text() == first_log
     assert (trained / "csv" / "version_1" / "metrics.csv").exists()

@@ -11,7 +11,7 @@ import pytest
 from job_api_support import NAMESPACE, FakeKube, NamingOperator, finish
 from seqmodel.job import Job, SweepFailed, WaitTimeout, search
 from seqmodel.job.defaults import CONFIG_ENV
-from seqmodel.job.search import SearchError, check_parameters, count, expand, grid, random, submit_all, sweep
+from seqmodel.job.search import SearchError, check_parameters, count, expand, grid, random, submit_all, sweep, tpe
 from seqmodel.contract import JOB_PLURAL, LABEL_SWEEP, LABEL_TRIAL, SWEEP_PLURAL
 from seqmodel.job.sweep import Sweep
 
@@ -54,7 +54,7 @@ def test_expand_and_count_agree_for_every_kind() -> None:
 @pytest.mark.parametrize("parameters, message", [
     ({"grid": {"lr": []}}, "grid.lr: the list of values is empty"),
     ({"grid": {"lr": "0.1"}}, "grid.lr: expected a list of values"),
-    ({"grid": {"lr": [0.1]}, "list": [{}]}, "set exactly one of grid, random and list .got grid, list."),
+    ({"grid": {"lr": [0.1]}, "list": [{}]}, "set exactly one of grid, random, list and tpe .got grid, list."),
     ({"random": {"lr": {"distribution": "normal", "low": 0, "high": 1}}, "trials": 2}, "random.lr.distribution"),
     ({"random": {"lr": {"distribution": "uniform", "low": 0, "high": 1}}}, "parameters.trials"),
     ({"random": {"lr": {"distribution": "loguniform", "low": 0, "high": 1}}, "trials": 2}, "loguniform needs low > 0"),
@@ -100,6 +100,18 @@ def test_sweep_creates_a_seqsweep_from_base_hparams_and_settings() -> None:
     assert isinstance(handle, Sweep) and handle.namespace == NAMESPACE
 
 
+def test_a_tpe_sweep_with_asha_is_sent_as_the_operator_reads_it() -> None:
+    api = FakeKube()
+    space = {"lr": {"distribution": "loguniform", "low": 1e-4, "high": 1e-2},
+             "n_layers": {"distribution": "choice", "values": [1, 2]}}
+    sweep("t", BASE, tpe(space, trials=30, seed=2), asha={"min": 20, "max": 180, "eta": 3}, api=api,
+          output={"claim": "o"})
+    spec = api.objects[(SWEEP_PLURAL, NAMESPACE, "t")]["spec"]
+    assert spec["parameters"] == {"tpe": space, "trials": 30, "seed": 2}
+    assert spec["schedule"] == {"asha": {"min": 20, "max": 180, "eta": 3}}
+    assert check_parameters(spec["parameters"], BASE, spec["schedule"]) == 30
+
+
 def test_sweep_takes_a_jobs_spec_or_a_spec_as_its_template() -> None:
     api = FakeKube()
     job = Job(BASE, api=api, output={"claim": "o"}, replicates=3, namespace="team", backoff_limit=1)
@@ -122,6 +134,14 @@ def test_sweep_takes_a_jobs_spec_or_a_spec_as_its_template() -> None:
     ({"objective": {"metric": "val/loss", "goal": "lowest"}}, "objective.goal: expected min or max"),
     ({"objective": {"goal": "min"}}, "objective.metric: name the metric"),
     ({"template": {"hparams": {"lrr": 0.1}}}, "hparams: unknown hparam 'lrr'"),
+    ({"asha": {"min": 20}}, "schedule.asha.max: expected a whole number"),
+    ({"asha": {"min": 20, "max": 180, "eta": 1}}, "schedule.asha.eta: must be at least 2"),
+    ({"name": "s" * 39, "asha": {"min": 1, "max": 9},
+      "parameters": {"grid": {"lr": [i / 1000 for i in range(101)]}}}, "s-100-r2 has 46 characters"),
+    ({"parameters": {"tpe": {"lr": {"distribution": "uniform", "low": -1.0, "high": 1.0}}, "trials": 3}},
+     r"parameters.tpe.lr.low: hparam 'lr'"),
+    ({"parameters": {"tpe": {"dropout": {"distribution": "choice", "values": [[0.1]]}}, "trials": 3}},
+     "tpe.dropout.values: TPE chooses among"),
 ])
 def test_bad_sweeps_are_refused_before_anything_is_sent(kwargs: dict, message: str) -> None:
     api = FakeKube()

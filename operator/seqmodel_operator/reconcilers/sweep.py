@@ -1,4 +1,8 @@
-"""SeqSweep reconciliation: start trials (SeqTrainingJobs) up to parallelism, and mirror them in status.
+"""SeqSweep reconciliation: start trials' runs (SeqTrainingJobs) up to parallelism, and mirror them in status.
+
+Which runs start, and with what parameters, is seqmodel.contract.sweep_plan's decision (grid, random, list
+or TPE; ASHA promotions first), a pure function of the runs the index holds: the local backend makes the
+same decisions.
 
 What the sweep knows of its trials comes from a kopf index (a summary per trial, built from the watch and
 fully listed before any handler runs after a restart), so a reconcile reads nothing from the API: it
@@ -6,15 +10,18 @@ creates the next trials and writes the status when it changed. Any event of a sw
 trials asks for a reconcile (`poke`); reconciles of one sweep never overlap, and pokes that arrive during
 one are coalesced into a single rerun, so a burst of trial events costs one pass, not one each.
 
-Nothing is lost to a crash: trial names are deterministic (`<sweep>-<index>`, a second create meets 409),
-trials this process created but has not seen yet count as active (parallelism holds across the watch's
-delay), and the status is computed whole from the trials. Deletion cascades through ownerReferences.
+Nothing is lost to a crash: run names are deterministic (`<sweep>-<index>`, and `-r<rung>` for an ASHA
+promotion; a second create meets 409) and a run's spec never changes, runs this process created but has
+not seen yet count as active (parallelism holds across the watch's delay), and the status is computed
+whole from the runs. Deletion cascades through ownerReferences.
 """
 
 from __future__ import annotations
 
 import contextvars
 import copy
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -24,7 +31,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import kopf
 
-from seqmodel.contract.space import SearchError, count, expand
+from seqmodel.contract.space import SearchError, count
+from seqmodel.contract.sweep_plan import Launch, Search, run_name
 from seqmodel_operator import constants as C
 from seqmodel_operator import sweep_status as ss
 from seqmodel_operator.kube import Kube, TokenBucket, is_status
@@ -42,9 +50,9 @@ class SweepState:
     """What this process remembers of one sweep between reconciles; all of it can be lost."""
 
     uid: str
-    params: list[dict[str, Any]] | None = None  # the trials' parameters (spec.parameters is immutable)
+    search: Search | None = None  # from spec.parameters, schedule and objective, which are immutable
     invalid: str | None = None  # why the sweep cannot run, once known
-    started: set[int] = field(default_factory=set)  # created here, not yet seen in the index
+    started: dict[ss.RunKey, dict[str, Any]] = field(default_factory=dict)  # created here, not yet seen: params
     written: dict[str, Any] | None = None  # the last status written
     written_at: float = 0.0
     timer: threading.Timer | None = None
@@ -119,22 +127,23 @@ class SweepReconciler:
             return  # deleted; the trials go by garbage collection
         meta, spec = body["metadata"], body.get("spec") or {}
         state = self.state(key, meta["uid"])
-        if state.params is None and state.invalid is None:
-            state.params, state.invalid = _params(spec)
-        params = state.params or []
-        progress = ss.Progress.of(self.trials.get((key[0], meta["uid"]), ()), state.started)
-        state.started &= set(progress.started)  # seen in the index now: no longer ours to remember
-        status = ss.compute(body, progress, params, now_iso(), state.invalid)
-        if status["phase"] in ("Pending", "Running"):
-            indices = progress.next_indices(len(params), int(spec.get("parallelism", 1)))
+        if state.search is None and state.invalid is None:
+            state.search, state.invalid = _search(meta["name"], spec)
+        search, metric = state.search, (spec.get("objective") or {}).get("metric")
+        progress = ss.Progress.of(_with_params(self.trials.get((key[0], meta["uid"]), ()), search), state.started)
+        state.started = dict(progress.started)  # those seen in the index are no longer ours to remember
+        status = ss.compute(body, progress, _info(search, progress, metric), now_iso(), state.invalid)
+        if status["phase"] in ("Pending", "Running") and search is not None:
+            room = int(spec.get("parallelism", 1)) - progress.active
+            launches = search.plan(progress.plan_runs(metric), room) if room > 0 else []
             # Creates in parallel: a loaded API server answers each in tens to hundreds of milliseconds.
-            for index, problem in zip(indices, self.pool.map(lambda i: self.start(body, i, params[i]), indices)):
+            for launch, problem in zip(launches, self.pool.map(lambda run: self.start(body, run), launches)):
                 if problem is None:
-                    state.started.add(index)
+                    state.started[(launch.index, launch.rung)] = launch.params
                 elif state.invalid is None:
                     state.invalid = problem
-            progress = ss.Progress.of(progress.trials.values(), state.started)
-            status = ss.compute(body, progress, params, now_iso(), state.invalid)
+            progress = ss.Progress.of(progress.runs.values(), state.started)
+            status = ss.compute(body, progress, _info(search, progress, metric), now_iso(), state.invalid)
         self.write_status(key, body, state, status)
 
     def state(self, key: Key, uid: str) -> SweepState:
@@ -144,13 +153,14 @@ class SweepReconciler:
                 state = self.states[key] = SweepState(uid)
             return state
 
-    def start(self, body: Mapping[str, Any], index: int, params: Mapping[str, Any]) -> str | None:
-        """Create trial `index`; a message when it cannot be (the API server refuses it, or an object that
+    def start(self, body: Mapping[str, Any], launch: Launch) -> str | None:
+        """Create a trial's run; a message when it cannot be (the API server refuses it, or an object that
         is not this sweep's holds its name): the sweep cannot go on."""
         self.creations.take()
-        meta, name = body["metadata"], ss.trial_name(body["metadata"]["name"], index)
+        index = launch.index
+        meta, name = body["metadata"], run_name(body["metadata"]["name"], index, launch.rung)
         try:
-            created = self.kube.create_training_job(meta["namespace"], trial_job(body, index, params))
+            created = self.kube.create_training_job(meta["namespace"], trial_job(body, launch))
         except Exception as err:
             if is_status(err, 400, 422):
                 return f"trial {index} was refused: {getattr(err, 'body', err)}"[:MESSAGE_MAX]
@@ -196,16 +206,37 @@ class SweepReconciler:
             log.info("sweep %s/%s: %s -> %s: %s", *key, old.get("phase"), new["phase"], new["message"])
 
 
-def _params(spec: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """The trials' parameters, or why there are none."""
+def _search(name: str, spec: Mapping[str, Any]) -> tuple[Search | None, str | None]:
+    """The sweep's search, or why it cannot run."""
     parameters = spec.get("parameters") or {}
     total = count(parameters)
     if total > C.MAX_TRIALS:
         return None, f"spec.parameters: {total} trials, more than the {C.MAX_TRIALS} a sweep may have"
     try:
-        return expand(parameters), None
+        search = Search(parameters, spec.get("schedule"), spec.get("objective"))
     except SearchError as err:
         return None, f"spec.{err}"
+    try:
+        search.check_name(name)
+    except SearchError as err:
+        return None, str(err)
+    return search, None
+
+
+def _with_params(trials: Iterable[ss.Trial], search: Search | None) -> list[ss.Trial]:
+    """The runs, with the parameters of a grid, random or list search filled in for those created before
+    runs carried them."""
+    points = search.points if search is not None else None
+    if not points:
+        return list(trials)
+    return [t if t.params or t.index >= len(points) else dataclasses.replace(t, params=points[t.index]) for t in trials]
+
+
+def _info(search: Search | None, progress: ss.Progress, metric: str | None) -> ss.SearchInfo:
+    if search is None:
+        return ss.SearchInfo(total=0, done=False)
+    return ss.SearchInfo(total=search.total, done=search.done(progress.plan_runs(metric)), algorithm=search.algorithm,
+                         budgets=search.asha.budgets if search.asha else ())
 
 
 def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -214,18 +245,30 @@ def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return all(old.get(k) == v for k, v in new.items())
 
 
-def trial_job(body: Mapping[str, Any], index: int, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Trial `index` of the sweep: a SeqTrainingJob from the template, owned by the sweep."""
+def trial_job(body: Mapping[str, Any], launch: Launch) -> dict[str, Any]:
+    """A run of trial `launch.index`: a SeqTrainingJob from the template with its parameters, owned by the
+    sweep. With ASHA it trains to its rung's budget, and a promotion resumes each replicate of the run
+    below it."""
     meta, spec = body["metadata"], body["spec"]
     job_spec = copy.deepcopy(dict(spec["template"]))
-    job_spec["hparams"] = {**(job_spec.get("hparams") or {}), **params}
+    job_spec["hparams"] = {**(job_spec.get("hparams") or {}), **launch.params}
+    labels = {C.LABEL_SWEEP: meta["name"], C.LABEL_SWEEP_UID: meta["uid"], C.LABEL_TRIAL: str(launch.index)}
+    if launch.budget is not None:
+        job_spec["hparams"]["max_steps"] = launch.budget
+        labels[C.LABEL_RUNG] = str(launch.rung)
+    if launch.rung > 0:
+        job_spec["checkpoint"] = {"fromJob": run_name(meta["name"], launch.index, launch.rung - 1),
+                                  "use": "resume", "eachReplicate": True}
     job_spec["replicates"] = int(spec.get("replicates", 1))
     job_spec["backoffLimit"] = int(spec.get("trialRetries", 1))
+    annotations = {C.ANNOTATION_PARAMS: json.dumps(launch.params, sort_keys=True)}
+    if launch.conditioned_on is not None:
+        annotations[C.ANNOTATION_CONDITIONED] = launch.conditioned_on
     return {
         "apiVersion": C.API_VERSION, "kind": C.JOB_KIND,
         "metadata": {
-            "name": ss.trial_name(meta["name"], index), "namespace": meta["namespace"],
-            "labels": {C.LABEL_SWEEP: meta["name"], C.LABEL_SWEEP_UID: meta["uid"], C.LABEL_TRIAL: str(index)},
+            "name": run_name(meta["name"], launch.index, launch.rung), "namespace": meta["namespace"],
+            "labels": labels, "annotations": annotations,
             "ownerReferences": [{"apiVersion": C.API_VERSION, "kind": C.SWEEP_KIND, "name": meta["name"],
                                  "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
         },
