@@ -359,7 +359,8 @@ def sweep_status_schema() -> dict[str, Any]:
             "name": s, "index": i, "rung": i,
             "value": _describe("the objective: the mean over the trial's replicates", {"type": "number"}),
             "sd": _describe("the replicates' standard deviation (with 2 or more)", {"type": "number"}),
-            "n": _describe("replicates with a value", i),
+            # not `n`: YAML 1.1 readers (kubectl's) take a bare n for false
+            "replicates": _describe("replicates the value is the mean of", i),
             "hparams": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
                         "description": "the trial's parameters"}}},
         "rungs": _describe("with asha, per rung: runs started, succeeded and failed, trials promoted from it and "

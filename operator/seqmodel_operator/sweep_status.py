@@ -201,7 +201,7 @@ def _best_trial(best: Trial, metric: str) -> dict[str, Any]:
     """The best trial: its objective value (the mean over its replicates), their sd and number."""
     values = [float(m[metric]) for m in best.replicate_metrics if _number(m.get(metric))]
     entry: dict[str, Any] = {"name": best.name, "index": best.index, "rung": best.rung, "value": best.metrics[metric],
-                             "n": len(values) or 1, "hparams": dict(best.params)}
+                             "replicates": len(values) or 1, "hparams": dict(best.params)}
     if len(values) > 1:
         entry["sd"] = statistics.stdev(values)
     return entry

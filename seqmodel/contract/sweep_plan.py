@@ -133,7 +133,8 @@ class Search:
     def _new(self, index: int, runs: list[Run], launches: list[Launch]) -> Launch:
         if self.points is not None:
             return Launch(index, 0, dict(self.points[index]), self.budget(0))
-        history = self.observations(runs) + [Observation(l.index, l.params, "running") for l in launches]
+        # what this pass starts is in flight too (a promotion's trial is in `runs` already)
+        history = self.observations(runs) + [Observation(l.index, l.params, "running") for l in launches if l.rung == 0]
         params = suggest(self.space, history, seed=self.seed, index=index, goal=self.goal)
         return Launch(index, 0, params, self.budget(0), index_ranges(o.index for o in history if o.finished))
 

@@ -91,7 +91,7 @@ def sweep_status(obj: Mapping[str, Any]) -> SweepStatus:
         name=obj["metadata"]["name"], phase=status.get("phase") or PENDING, trials=count("trials"),
         created=count("created"), active=count("active"), succeeded=count("succeeded"), failed=count("failed"),
         best=Trial(best["name"], int(best["index"]), dict(best.get("hparams") or {}), best.get("value"),
-                   int(best.get("n") or 1), best.get("sd"), int(best.get("rung") or 0)) if best else None,
+                   int(best.get("replicates") or 1), best.get("sd"), int(best.get("rung") or 0)) if best else None,
         failures=tuple(TrialFailure(f["name"], int(f["index"]), f.get("message"))
                        for f in status.get("failures") or ()),
         conditions=conditions, message=(ended or {}).get("message") or status.get("message"))

@@ -86,7 +86,7 @@ def test_example_grid_sweep_trains_every_replicate_within_parallelism_and_picks_
     best = min(range(len(trials)), key=lambda i: (values[i], i))
     each = [r["metrics"][metric] for r in trials[best]["status"]["replicates"]]  # the mean is of these two
     assert status["bestTrial"] == {"name": f"{name}-{best}", "index": best, "rung": 0,
-                                   "value": pytest.approx(values[best]), "n": 2,
+                                   "value": pytest.approx(values[best]), "replicates": 2,
                                    "sd": pytest.approx(statistics.stdev(each)), "hparams": params[best]}
     assert values[best] == pytest.approx(statistics.fmean(each))
 

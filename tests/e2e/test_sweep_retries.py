@@ -115,7 +115,7 @@ def test_trials_failing_past_their_retries_count_failed_and_max_failed_trials_st
     assert [(f["name"], f["index"]) for f in status["failures"]] == [(f"{name}-1", 1), (f"{name}-3", 3)]
     for f in status["failures"]:
         assert f["message"] == trials[f["name"]]["status"]["message"]
-    assert status["bestTrial"] == {"name": f"{name}-0", "index": 0, "rung": 0, "value": 0.001, "n": 1,
+    assert status["bestTrial"] == {"name": f"{name}-0", "index": 0, "rung": 0, "value": 0.001, "replicates": 1,
                                    "hparams": trial_params[0]}
     assert after["status"]["created"] == 4 and after["status"]["phase"] == "Failed"
     events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}").items

@@ -123,3 +123,20 @@ def test_rel_path_rule_refuses_dotdot_components(text: str, refused: bool) -> No
 def test_re2_helper_is_stricter_than_python_dollar() -> None:
     """The helper matters: Python's `$` would let a trailing newline through."""
     assert re.search(crd.REL_PATH["pattern"], "a\n") and not re2_search(crd.REL_PATH["pattern"], "a\n")
+
+
+YAML_11_BOOLEANS = {"y", "yes", "n", "no", "on", "off", "true", "false"}  # any case
+
+
+def _keys(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {k for v in node.values() for k in _keys(v)}
+    if isinstance(node, list):
+        return {k for v in node for k in _keys(v)}
+    return set()
+
+
+def test_no_field_is_a_word_that_kubectls_yaml_reads_as_a_boolean() -> None:
+    # PyYAML writes such a key bare and kubectl's YAML 1.1 reader makes it `false`: the field is pruned
+    for name, obj in crd.all_crds().items():
+        assert not {k for k in _keys(obj) if k.lower() in YAML_11_BOOLEANS}, name

@@ -49,7 +49,8 @@ def test_counts_and_the_best_trial_by_the_objective_goal() -> None:
     low = status_of(sweep(objective={"metric": "val/loss"}), progress, 6)
     assert (low["phase"], low["trials"], low["created"], low["active"], low["succeeded"], low["failed"]) == \
         ("Running", 6, 5, 1, 3, 1)
-    assert low["bestTrial"] == {"name": "s-1", "index": 1, "rung": 0, "value": 0.3, "n": 1, "hparams": {"lr": 0.1}}
+    assert low["bestTrial"] == {"name": "s-1", "index": 1, "rung": 0, "value": 0.3, "replicates": 1,
+                                 "hparams": {"lr": 0.1}}
     assert low["failures"] == [{"name": "s-3", "index": 3, "message": "OOMKilled"}]
     high = status_of(sweep(objective={"metric": "val/loss", "goal": "max"}), progress, 6)
     assert high["bestTrial"]["name"] == "s-4"
@@ -140,7 +141,7 @@ def test_asha_status_counts_each_rung_and_the_best_trial_is_at_the_highest_rung(
         {"rung": 1, "budget": 60, "started": 1, "succeeded": 1, "failed": 0, "promoted": 0, "stopped": 1, "best": 0.3},
         {"rung": 2, "budget": 180, "started": 0, "succeeded": 0, "failed": 0}]
     best = status["bestTrial"]  # 0.3 after 60 steps beats 0.2 after 20: the higher rung wins
-    assert (best["name"], best["rung"], best["value"], best["n"]) == ("s-1-r1", 1, 0.3, 2)
+    assert (best["name"], best["rung"], best["value"], best["replicates"]) == ("s-1-r1", 1, 0.3, 2)
     assert best["sd"] == pytest.approx(0.0707, abs=1e-4)
 
 
