@@ -1,9 +1,11 @@
 """Issue 15 on the local cluster: `kubectl apply -f manifests/examples/sweep-asha.yaml`, ASHA over 9
 configurations (min 20, max 180, eta 3) trains for real on node-0 (the session's operator).
 
-What must hold: 9 runs at rung 0, the best third of each rung promoted by the rule (checked against the
-runs' own metrics), each promotion resuming every replicate from the run below (its log says so, and no
-step is trained twice), each run trained exactly to its rung's budget, and the best trial at the top rung.
+What must hold: 9 runs at rung 0; the best third of each rung's final results promoted (ASHA is
+asynchronous: a trial promoted while few had finished stays promoted, so a rung may send up more than a
+third; the rule at each decision is checked on tables in tests/unit/test_adaptive_search.py); each
+promotion resuming every replicate from the run below (its log says so, and no step is trained twice);
+each run trained exactly to its rung's budget; and the best trial at the top rung.
 """
 
 from __future__ import annotations
@@ -39,12 +41,12 @@ def test_example_asha_sweep_promotes_the_best_by_resuming_and_ends_at_the_top_ru
     runs = {(int(r["metadata"]["labels"]["seqmodel.dev/trial"]), int(r["metadata"]["labels"][LABEL_RUNG])): r
             for r in trials_of(api, ns, name)}
     by_rung = [sorted(i for i, rung in runs if rung == k) for k in range(3)]
-    assert [len(r) for r in by_rung] == [9, 3, 1], sorted(runs)
+    assert len(by_rung[0]) == 9 and 3 <= len(by_rung[1]) <= 5 and by_rung[2], sorted(runs)
     value = {key: run["status"]["metrics"][metric] for key, run in runs.items()}
-    # the rule: the top third of each rung's results went on (all 9, then all 3, had finished by the end)
+    # the rule on the final results: the top third of each rung went on, and only trials from the rung below
     for k in (0, 1):
         results = [RungResult(i, k, value[(i, k)]) for i in by_rung[k]]
-        assert by_rung[k + 1] == sorted(ranking(results)[:len(results) // 3]), (k, results)
+        assert set(ranking(results)[:len(results) // 3]) <= set(by_rung[k + 1]) <= set(by_rung[k]), (k, results)
 
     for (index, rung), run in runs.items():
         assert run["metadata"]["name"] == (f"{name}-{index}" if rung == 0 else f"{name}-{index}-r{rung}")
@@ -57,7 +59,8 @@ def test_example_asha_sweep_promotes_the_best_by_resuming_and_ends_at_the_top_ru
             continue
         below = runs[(index, rung - 1)]
         assert run["spec"]["checkpoint"] == {"fromJob": below["metadata"]["name"], "use": "resume",
-                                             "eachReplicate": True}
+                                             "eachReplicate": True, "file": "checkpoints/last.ckpt",
+                                             "replicate": 0}  # the last two: the CRD's defaults
         assert run["status"]["canonicalName"] == below["status"]["canonicalName"]  # the same trial's name
         assert rep["version"] > below["status"]["replicates"][0]["version"]  # its next version
         (pod,) = [p for p in job_pods(core, ns, rep["job"]) if p.status.phase == "Succeeded"]
@@ -66,11 +69,14 @@ def test_example_asha_sweep_promotes_the_best_by_resuming_and_ends_at_the_top_ru
         assert min(steps) >= budgets[rung - 1], f"{run['metadata']['name']} trained steps again: {min(steps)}"
 
     status = obj["status"]
-    top = (by_rung[2][0], 2)
+    top = min(((i, 2) for i in by_rung[2]), key=lambda key: (value[key], key[0]))
     assert status["algorithm"] == "grid+asha" and status["trials"] == 9 and status["created"] == 9
     assert (status["bestTrial"]["name"], status["bestTrial"]["rung"]) == (runs[top]["metadata"]["name"], 2)
     assert status["bestTrial"]["value"] == pytest.approx(value[top])
+    counts = [len(r) for r in by_rung]
     assert [(r["rung"], r["budget"], r["started"], r["succeeded"]) for r in status["rungs"]] == [
-        (0, 20, 9, 9), (1, 60, 3, 3), (2, 180, 1, 1)]
-    assert [r.get("promoted") for r in status["rungs"]] == [3, 1, None]
+        (k, budgets[k], counts[k], counts[k]) for k in range(3)]
+    assert [r.get("promoted") for r in status["rungs"]] == [counts[1], counts[2], None]
+    trained = sum(counts[k] * (budgets[k] - (budgets[k - 1] if k else 0)) for k in range(3))
+    assert trained < 9 * budgets[-1] / 2, f"{trained} steps: no saving over the grid's {9 * budgets[-1]}"
     assert LABEL_SWEEP in runs[top]["metadata"]["labels"]
