@@ -1,5 +1,6 @@
 """Which trials a sweep starts next, and with what: a pure function of the sweep's spec and of its trials'
-runs, which the operator and the local backend share so that both run the same search.
+runs. The operator decides with it, the Python API checks a sweep with it before sending it, and being
+pure it is what a local runner of sweeps would share.
 
 A trial is an index. Its runs are SeqTrainingJobs, one per rung it reached (one in all without ASHA).
 Grid, random and list searches fix every trial's parameters up front (seqmodel.contract.space); TPE

@@ -1,8 +1,8 @@
 """SeqSweep reconciliation: start trials' runs (SeqTrainingJobs) up to parallelism, and mirror them in status.
 
 Which runs start, and with what parameters, is seqmodel.contract.sweep_plan's decision (grid, random, list
-or TPE; ASHA promotions first), a pure function of the runs the index holds: the local backend makes the
-same decisions.
+or TPE; ASHA promotions first), a pure function of the runs the index holds, which the Python API checks
+a sweep with before sending it.
 
 What the sweep knows of its trials comes from a kopf index (a summary per trial, built from the watch and
 fully listed before any handler runs after a restart), so a reconcile reads nothing from the API: it
