@@ -37,15 +37,18 @@ def tpe(space: Mapping[str, Mapping[str, Any]], trials: int, seed: int = 0) -> d
 
 
 def check_parameters(parameters: Mapping[str, Any], base: Mapping[str, Any] | None = None,
-                     schedule: Mapping[str, Any] | None = None, objective: Mapping[str, Any] | None = None) -> int:
+                     schedule: Mapping[str, Any] | None = None, objective: Mapping[str, Any] | None = None,
+                     sweep_name: str | None = None) -> int:
     """The number of trials, after checking what the API server and the operator would: one kind of search
-    (and the schedule), a size the operator runs, known hparam names that a job does not set itself, and
-    each value (or a distribution's bounds) the hparam takes."""
+    (and the schedule), a size the operator runs, known hparam names that a job does not set itself, each
+    value (or a distribution's bounds) the hparam takes, and that `sweep_name` leaves room for run names."""
     base = dict(base or {})
     trials = count(parameters)
     if trials > MAX_TRIALS:
         raise SearchError(f"parameters: {trials} trials, more than a sweep runs ({MAX_TRIALS})")
     search = Search(parameters, schedule, objective or checked_objective(None))  # structure and distributions
+    if sweep_name is not None:
+        search.check_name(sweep_name)
     kind = search.kind
     names = set(parameters[kind]) if kind != "list" else {n for trial in parameters["list"] for n in trial}
     for name in sorted(names):
@@ -102,8 +105,7 @@ def sweep(name: str, template: Job | Mapping[str, Any], parameters: Mapping[str,
                 else job_spec(S.checked_hparams(template), job_config))
     contract.check_name(name, "sweep", contract.MAX_JOB_NAME_CHARS - len(f"-{MAX_TRIALS - 1}"))
     schedule = {"asha": dict(asha)} if asha is not None else None
-    check_parameters(parameters, spec.get("hparams") or {}, schedule, checked_objective(objective))
-    Search(parameters, schedule, checked_objective(objective)).check_name(name)
+    check_parameters(parameters, spec.get("hparams") or {}, schedule, checked_objective(objective), name)
     target = Target(job_config, api)
     body = sweep_body(name, target.namespace, spec, parameters, replicates=replicates, parallelism=parallelism,
                       trial_retries=trial_retries, max_failed_trials=max_failed_trials, objective=objective,

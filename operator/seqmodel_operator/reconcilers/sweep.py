@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Mapping
 import kopf
 
 from seqmodel.contract.space import SearchError, count
-from seqmodel.contract.sweep_plan import Launch, Search, run_name
+from seqmodel.contract.sweep_plan import Launch, Run, Search, run_name
 from seqmodel_operator import constants as C
 from seqmodel_operator import sweep_status as ss
 from seqmodel_operator.kube import Kube, TokenBucket, is_status
@@ -132,10 +132,11 @@ class SweepReconciler:
         search, metric = state.search, (spec.get("objective") or {}).get("metric")
         progress = ss.Progress.of(_with_params(self.trials.get((key[0], meta["uid"]), ()), search), state.started)
         state.started = dict(progress.started)  # those seen in the index are no longer ours to remember
-        status = ss.compute(body, progress, _info(search, progress, metric), now_iso(), state.invalid)
+        runs = progress.plan_runs(metric)
+        status = ss.compute(body, progress, _info(search, runs), now_iso(), state.invalid)
         if status["phase"] in ("Pending", "Running") and search is not None:
             room = int(spec.get("parallelism", 1)) - progress.active
-            launches = search.plan(progress.plan_runs(metric), room) if room > 0 else []
+            launches = search.plan(runs, room) if room > 0 else []
             # Creates in parallel: a loaded API server answers each in tens to hundreds of milliseconds.
             for launch, problem in zip(launches, self.pool.map(lambda run: self.start(body, run), launches)):
                 if problem is None:
@@ -143,7 +144,7 @@ class SweepReconciler:
                 elif state.invalid is None:
                     state.invalid = problem
             progress = ss.Progress.of(progress.runs.values(), state.started)
-            status = ss.compute(body, progress, _info(search, progress, metric), now_iso(), state.invalid)
+            status = ss.compute(body, progress, _info(search, progress.plan_runs(metric)), now_iso(), state.invalid)
         self.write_status(key, body, state, status)
 
     def state(self, key: Key, uid: str) -> SweepState:
@@ -232,10 +233,10 @@ def _with_params(trials: Iterable[ss.Trial], search: Search | None) -> list[ss.T
     return [t if t.params or t.index >= len(points) else dataclasses.replace(t, params=points[t.index]) for t in trials]
 
 
-def _info(search: Search | None, progress: ss.Progress, metric: str | None) -> ss.SearchInfo:
+def _info(search: Search | None, runs: list[Run]) -> ss.SearchInfo:
     if search is None:
         return ss.SearchInfo(total=0, done=False)
-    return ss.SearchInfo(total=search.total, done=search.done(progress.plan_runs(metric)), algorithm=search.algorithm,
+    return ss.SearchInfo(total=search.total, done=search.done(runs), algorithm=search.algorithm,
                          budgets=search.asha.budgets if search.asha else ())
 
 
