@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from seqmodel.contract.sweep_plan import Run
+from seqmodel.contract.sweep_plan import Run, last_runs
 from seqmodel_operator import constants as C
 from seqmodel_operator.status import MESSAGE_MAX, TERMINAL, set_condition
 
@@ -89,17 +89,9 @@ class Progress:
         """Runs started and not finished."""
         return sum(not t.finished for t in self.runs.values()) + len(self.started)
 
-    def last(self) -> dict[int, Trial]:
-        """Each trial's run at the highest rung it reached: the trial's state."""
-        out: dict[int, Trial] = {}
-        for t in self.runs.values():
-            if t.index not in out or t.rung > out[t.index].rung:
-                out[t.index] = t
-        return out
-
     def count(self, phase: str) -> int:
-        """Trials whose last run is in `phase`."""
-        return sum(t.phase == phase for t in self.last().values())
+        """Trials whose last run (at the highest rung they reached) is in `phase`."""
+        return sum(t.phase == phase for t in last_runs(self.runs.values()).values())
 
     def failures(self) -> list[Trial]:
         return sorted((t for t in self.runs.values() if t.phase == "Failed"), key=lambda t: t.key)

@@ -12,15 +12,31 @@ run's checkpoint and trains on to the next rung's budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Protocol, TypeVar
 
-from seqmodel.contract import MAX_JOB_NAME_CHARS
+from seqmodel.contract import MAX_JOB_NAME_CHARS, TERMINAL
 from seqmodel.contract.asha import Asha, RungResult
 from seqmodel.contract.space import SearchError, count, expand
 from seqmodel.contract.tpe import Observation, check_space, index_ranges, suggest
 
 KINDS = ("grid", "random", "list", "tpe")
-FINISHED = ("Succeeded", "Failed")
+
+
+class _RunLike(Protocol):
+    index: int
+    rung: int
+
+
+R = TypeVar("R", bound=_RunLike)
+
+
+def last_runs(runs: Iterable[R]) -> dict[int, R]:
+    """Each trial's run at the highest rung it reached: the trial's state."""
+    out: dict[int, R] = {}
+    for run in runs:
+        if run.index not in out or run.rung > out[run.index].rung:
+            out[run.index] = run
+    return out
 
 
 def run_name(sweep: str, index: int, rung: int = 0) -> str:
@@ -41,7 +57,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.phase in FINISHED
+        return self.phase in TERMINAL
 
 
 @dataclass(frozen=True)
@@ -142,12 +158,8 @@ class Search:
     def observations(self, runs: Iterable[Run]) -> list[Observation]:
         """Each trial as TPE sees it, from its highest run: complete at the top rung, pruned below it (with
         its value at that rung's budget), failed, or running."""
-        last: dict[int, Run] = {}
-        for run in runs:
-            if run.index not in last or run.rung > last[run.index].rung:
-                last[run.index] = run
         out = []
-        for run in last.values():
+        for run in last_runs(runs).values():
             if not run.finished:
                 out.append(Observation(run.index, run.params, "running"))
             elif run.phase == "Failed" or run.value is None:
