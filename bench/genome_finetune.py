@@ -25,8 +25,8 @@ from bench.report import write_section
 K_MAX = (3, 4, 5, 6)
 L2 = (1e-3, 1e-2, 1e-1, 1.0)
 STEPS = 300
-RECIPE = ["--task=finetune", "--accelerator=cpu", "--batch_size=16", "--lr=1e-3", "--dropout=0.1",
-          "--warmup_steps=30", "--rc_average=true", "--val_check_interval=100", "--log_every_n_steps=50"]
+RECIPE = ["--task=finetune", "--accelerator=cpu", "--warmup_steps=30", "--rc_average=true",
+          "--val_check_interval=100", "--log_every_n_steps=50"]
 
 Halves = list[tuple[genome_data.Contig, int, int, int]]
 Runner = Callable[[list[str], Path], float]

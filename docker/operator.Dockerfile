@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The operator image: kopf and the Kubernetes client, no torch (`seqmodel[operator]` only).
-#   docker build -f docker/operator.Dockerfile -t seqmodel-operator:1.4.0 .
+#   docker build -f docker/operator.Dockerfile -t seqmodel-operator:1.5.0 .
 # The Helm chart's Deployment runs `python -m seqmodel_operator` with the watch scope and probe
 # arguments (charts/seqmodel-operator/templates/operator/deployment.yaml); tests/unit/test_dockerfiles.py
 # keeps its command equal to this ENTRYPOINT.

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The trainer image: every pod the operator renders runs in it (spec.image, else the operator's
 # SEQMODEL_OPERATOR_IMAGE, seqmodel-trainer:<seqmodel VERSION>).
-#   docker build -f docker/trainer.Dockerfile -t seqmodel-trainer:1.4.0 .
+#   docker build -f docker/trainer.Dockerfile -t seqmodel-trainer:1.5.0 .
 # The operator's child Job sets the command of each container (templates/job.yaml.j2):
 #   init container `stage`: python -m seqmodel.pod stage ...  (claim the version directory, copy data to scratch)
 #   container `trainer`:    python -m seqmodel.pod run ...    (seqmodel.run in scratch, outputs to /output)

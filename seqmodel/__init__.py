@@ -4,5 +4,5 @@ Importing the package is cheap and torch-free: the operator image imports `seqmo
 `seqmodel.job` without torch installed.
 """
 
-VERSION = "1.4.0"
+VERSION = "1.5.0"
 __version__ = VERSION

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from seqmodel.outputs.migrations import migrate_hparams
+from seqmodel.outputs.migrations import migrate_hparams, migrate_named
 from seqmodel.contract import saved_named
 from seqmodel.hparam import HparamError
 
@@ -112,7 +112,7 @@ def _saved_run(data: Mapping[str, Any], name: str) -> ConfigFile:
     if named is not None and not (isinstance(named, list) and all(isinstance(n, str) for n in named)):
         raise ConfigError(f"{name}: 'named' must be a list of hparam names")
     values = migrate_hparams(dict(hparams), version, name, what="config")
-    return ConfigFile(name, values, tuple(saved_named(values, named)))
+    return ConfigFile(name, values, tuple(saved_named(values, migrate_named(named, version))))
 
 
 def load(ref: str, base: Optional[Path] = None, *, _stack: tuple[tuple[str, str], ...] = (),

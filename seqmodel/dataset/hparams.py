@@ -25,7 +25,7 @@ HPARAMS = HparamGroup(
         Hparam("test_intervals", "genome/test.bed", str, "BED intervals to test on", "test",
                tracked=False),
         Hparam("seq_len", 1000, int, "tokens per sample window", "len", minimum=1),
-        Hparam("batch_size", 32, int, "samples per batch per device", "bs", minimum=1),
+        Hparam("batch_size", 16, int, "samples per batch per device", "bs", minimum=1),
         Hparam("reverse_complement", True, bool, "augment training windows with the other strand",
                "rc"),
         Hparam("epoch_samples", 0, int,

@@ -94,8 +94,17 @@ def _from_1_3(ckpt: dict[str, Any]) -> None:
     migrations.HPARAM_MIGRATIONS[3](_hparams(ckpt))
 
 
+def _from_1_4(ckpt: dict[str, Any]) -> None:
+    """1.4 -> 1.5: pretraining defaults changed; the hparams keep 1.4's and the run's name says so."""
+    migrations.HPARAM_MIGRATIONS[4](_hparams(ckpt))
+    named = ckpt[STAMP_KEY]["named"]
+    ckpt[STAMP_KEY]["named"] = None if named is None else migrations.NAMED_MIGRATIONS[4](named)
+
+
 # Migration from minor m to m + 1, keyed by m, for the current major.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_1_0, 1: _from_1_1, 2: _from_1_2, 3: _from_1_3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {
+    0: _from_1_0, 1: _from_1_1, 2: _from_1_2, 3: _from_1_3, 4: _from_1_4,
+}
 
 
 def stamped_version(ckpt: Any) -> Optional[str]:

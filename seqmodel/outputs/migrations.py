@@ -8,7 +8,7 @@ newer minor, is refused with one line naming both versions. The build number nev
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from seqmodel import VERSION
 from seqmodel.errors import UserError
@@ -62,13 +62,36 @@ def _hparams_from_1_3(hparams: dict[str, Any]) -> None:
     hparams.setdefault("attention_dropout", hparams.get("dropout", 0.1))
 
 
+# The pretraining defaults 1.5 changed (chosen on a real genome: BENCHMARKS.md, `bench recipe`), as 1.4 had them.
+DEFAULTS_OF_1_4: dict[str, Any] = {
+    "dropout": 0.1, "lr": 1e-3, "batch_size": 32, "positional_encoding": "sinusoidal",
+    "mask_prop": 0.12, "random_prop": 0.015, "keep_prop": 0.015,
+}
+
+
+def _hparams_from_1_4(hparams: dict[str, Any]) -> None:
+    """1.4 -> 1.5: the defaults of DEFAULTS_OF_1_4 changed; hparams written by 1.4 without one meant 1.4's."""
+    for name, default in DEFAULTS_OF_1_4.items():
+        hparams.setdefault(name, default)
+
+
+def _named_from_1_4(named: list[str]) -> list[str]:
+    """1.4 -> 1.5: a run is named by its changes from today's defaults, so a value a 1.4 run left at a
+    default that 1.5 changed names it now (a 1.4 default model is `do0.1,lr0.001,...` beside 1.5's)."""
+    return sorted(set(named) | set(DEFAULTS_OF_1_4))
+
+
 # Hparam migration from minor m to m + 1, keyed by m, for the current major.
 HPARAM_MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {
     0: _hparams_from_1_0,
     1: _hparams_from_1_1,
     2: _hparams_from_1_2,
     3: _hparams_from_1_3,
+    4: _hparams_from_1_4,
 }
+
+# Migration of the list of hparams that named a run (recorded since 1.4), from minor m to m + 1.
+NAMED_MIGRATIONS: dict[int, Callable[[list[str]], list[str]]] = {4: _named_from_1_4}
 
 
 def migrate_hparams(hparams: dict[str, Any], version: str, source: str, what: str = "config") -> dict[str, Any]:
@@ -77,3 +100,12 @@ def migrate_hparams(hparams: dict[str, Any], version: str, source: str, what: st
     for step in range(minor, major_minor(VERSION)[1]):
         HPARAM_MIGRATIONS[step](hparams)
     return hparams
+
+
+def migrate_named(named: Optional[list[str]], version: str) -> Optional[list[str]]:
+    """The hparams that named a run saved by `version` (checked already), as this version names runs; None
+    (from before 1.4, which did not record them) stays None."""
+    for step in range(major_minor(version)[1], major_minor(VERSION)[1]):
+        if named is not None and step in NAMED_MIGRATIONS:
+            named = NAMED_MIGRATIONS[step](named)
+    return named

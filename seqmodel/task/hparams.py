@@ -18,17 +18,17 @@ HPARAMS = HparamGroup(
         Hparam("loss", "auto", str, "the task's loss: auto (ptmask: cross-entropy at masked positions; "
                "finetune: binary cross-entropy) or a class as package.module:Class "
                "(a seqmodel.task.loss.LossBase)", "loss", builtins=builtin_names("loss")),
-        Hparam("lr", 1e-3, float, "peak learning rate (AdamW)", "lr", minimum=0.0),
+        Hparam("lr", 2e-3, float, "peak learning rate (AdamW)", "lr", minimum=0.0),
         Hparam("weight_decay", 0.01, float, "AdamW weight decay", "wd", minimum=0.0),
         Hparam("warmup_steps", 100, int, "linear learning-rate warmup steps", "wu", minimum=0),
         Hparam("lr_decay", "constant", str, "the learning rate after the warmup: constant, or a cosine or "
                "linear decay to 0 at the run's last step (max_steps, or the steps of max_epochs)", "decay",
                choices=DECAYS),
-        Hparam("mask_prop", 0.12, float, "ptmask: share of positions replaced by the mask token",
+        Hparam("mask_prop", 0.24, float, "ptmask: share of positions replaced by the mask token",
                "mask", minimum=0.0, maximum=1.0),
-        Hparam("random_prop", 0.015, float, "ptmask: share of positions replaced by a random base",
+        Hparam("random_prop", 0.03, float, "ptmask: share of positions replaced by a random base",
                "rand", minimum=0.0, maximum=1.0),
-        Hparam("keep_prop", 0.015, float, "ptmask: share of positions kept but still predicted",
+        Hparam("keep_prop", 0.03, float, "ptmask: share of positions kept but still predicted",
                "keep", minimum=0.0, maximum=1.0),
         Hparam("repeat_weight", 1.0, float, "ptmask: loss weight of soft-masked (lowercase) positions, the "
                "repeats of a soft-masked genome (GPN uses 0.1); below 1 they are also left out of validation "

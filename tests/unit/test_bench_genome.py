@@ -1,4 +1,5 @@
-"""The real-genome benchmark's parts without the download: the k-mer baselines and the region merging."""
+"""The real-genome benchmark's parts without the download: the k-mer baselines, the region merging and the
+recipe's variants."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import numpy as np
 import pytest
 
 from bench import genome_data, genome_finetune
+from bench.bench_recipe import VARIANTS
 from bench.kmer import N_CODE, KmerModel, auroc, encode, kmer_spectrum, logistic_regression, reverse_complement
+from seqmodel.hparam import registry
+from seqmodel.outputs.migrations import DEFAULTS_OF_1_4
 
 
 def test_encoding_and_reverse_complement() -> None:
@@ -113,3 +117,12 @@ def test_the_kmer_baseline_is_chosen_on_validation_and_scored_on_test() -> None:
             halves += [(contig, 0, 60, 0), (contig, 60, 120, 1)]
     value, chosen = genome_finetune.kmer_baseline(genome_finetune.split_halves(halves))
     assert value > 0.95 and chosen.startswith("k = 1..")
+
+
+def test_the_recipe_table_ends_with_todays_defaults_and_starts_with_1_4s() -> None:
+    """Each variant names every hparam the variants change, so its row means the same after a default moves."""
+    variants = list(VARIANTS.values())
+    assert all(set(values) == set(DEFAULTS_OF_1_4) for values in variants)
+    assert variants[0] == DEFAULTS_OF_1_4
+    defaults = registry().parse_dict({})
+    assert variants[-1] == {name: defaults[name] for name in DEFAULTS_OF_1_4}

@@ -1,4 +1,4 @@
-"""Committed checkpoints of real older versions (1.0.0 to 1.3.0) and of the current one load through all three
+"""Committed checkpoints of real older versions (1.0.0 to 1.4.0) and of the current one load through all three
 flags on the sample data; another major is refused with one line. See tests/fixtures/make_fixtures.sh."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqmodel import VERSION, run
+from seqmodel import VERSION, contract, run
 from seqmodel.outputs import checkpoint
 from seqmodel.hparam import registry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOT = FIXTURES.parents[1]
-VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", VERSION]
+VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", VERSION]
 DATA = ROOT / "data" / "genome"
 SAMPLE = [f"--seq_file={DATA / 'genome.fa.gz'}", f"--train_intervals={DATA / 'train.bed'}",
           f"--valid_intervals={DATA / 'valid.bed'}", f"--test_intervals={DATA / 'test.bed'}"]
@@ -47,10 +47,25 @@ def test_migrated_hparams_are_valid_now(version: str, task: str) -> None:
     assert checkpoint.stamped_version(ckpt) == VERSION and hparams["task"] == task
     assert hparams["conv_kernel"] == (0 if version == "1.0.0" else 9)
     # before 1.3, dataset paths were relative to the working directory: data_root "."
-    assert hparams["data_root"] == ("data" if version in ("1.3.0", VERSION) else ".")
+    assert hparams["data_root"] == ("data" if version in ("1.3.0", "1.4.0", VERSION) else ".")
     # before 1.4, dropout applied to the attention weights too: those runs keep it there
-    assert hparams["dropout"] == 0.1 and hparams["attention_dropout"] == (0.0 if version == VERSION else 0.1)
+    assert hparams["attention_dropout"] == (0.0 if version in ("1.4.0", VERSION) else 0.1)
+    # 1.5 changed the pretraining defaults: older runs keep theirs
+    old = version != VERSION
+    assert (hparams["dropout"], hparams["lr"]) == ((0.1, 1e-3) if old else (0.0, 2e-3))
+    assert (hparams["positional_encoding"], hparams["mask_prop"]) == (("sinusoidal", 0.12) if old else ("rope", 0.24))
     assert (hparams["encoder"], hparams["head"], hparams["loss"], hparams["dataset"]) == ("transformer", "auto", "auto", "genome")
+
+
+@pytest.mark.parametrize("version", ["1.3.0", "1.4.0", VERSION])
+def test_a_model_is_named_by_the_defaults_it_was_trained_with(version: str) -> None:
+    """Names are changes from today's defaults: an older model's defaults that 1.5 changed name it."""
+    ckpt = checkpoint.read(fixture(version, "ptmask"))
+    name = contract.canonical_name(contract.saved_named(checkpoint.hparams_of(ckpt), checkpoint.named_of(ckpt)))
+    ours = "bs=8,dm=16,ff=32,len=64,nh=2,nl=1"  # what make_fixtures.sh set
+    old = "bs=8,dm=16,do=0.1,ff=32,keep=0.015,len=64,lr=0.001,mask=0.12,nh=2,nl=1,pe=sinusoidal,rand=0.015"
+    # 1.3 recorded no names: its built-ins that differ from today's defaults name it, attention dropout too
+    assert name == {"1.3.0": "ado=0.1," + old, "1.4.0": old, VERSION: ours}[version]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -270,7 +270,7 @@ def test_custom_head_loss_dataset_and_task(on_path: Path, tmp_path: Path, fake_d
     saved = yaml.safe_load((out / "hparams.yaml").read_text())
     # the name is long enough to end in a digest: what names the run is recorded beside it
     assert saved["name"] == contract.canonical_name({n: saved["hparams"][n] for n in saved["named"]})
-    assert saved["name"].startswith("bs=8,data=extras.data%3ASizedFake,dm=16,do=0.0,fake_train_windows=32,")
+    assert saved["name"].startswith("bs=8,data=extras.data%3ASizedFake,dm=16,fake_train_windows=32,")
     assert {"dataset", "fake_train_windows", "head", "pool_temperature", "loss", "label_smoothing"} <= set(saved["named"])
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["state_dict"]["head.score.weight"].shape == (1, TINY["d_model"])

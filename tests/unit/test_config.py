@@ -157,6 +157,18 @@ def test_saved_configs_of_older_versions_are_migrated(tmp_path: Path) -> None:
     write(old, {"version": "1.0.0", "name": "x", "hparams": {"pos_encoding": "learned"}})
     hp = resolve(["--config", str(old)]).hparams
     assert hp["positional_encoding"] == "learned" and hp["conv_kernel"] == 0
+
+
+def test_a_saved_config_of_1_4_keeps_its_defaults_and_says_so_in_its_name(tmp_path: Path) -> None:
+    """1.5 changed pretraining defaults: a 1.4 run re-runs with 1.4's, and its name (relative to today's
+    defaults) names them, so it is not taken for a run of today's defaults."""
+    old = write(tmp_path / "hparams.yaml", {"version": "1.4.0", "name": "nl=2", "named": ["n_layers"],
+                                            "hparams": {"n_layers": 2, "positional_encoding": "rope"}})
+    res = resolve(["--config", str(old)])
+    assert (res.hparams["dropout"], res.hparams["lr"], res.hparams["batch_size"]) == (0.1, 1e-3, 32)
+    assert (res.hparams["mask_prop"], res.hparams["positional_encoding"]) == (0.12, "rope")
+    assert res.name == "bs=32,do=0.1,keep=0.015,lr=0.001,mask=0.12,nl=2,rand=0.015"
+    assert resolve([]).hparams["dropout"] == 0.0 and resolve([]).name == "default"
     major, minor, _ = VERSION.split(".")
     write(old, {"version": f"{major}.{int(minor) + 1}.0", "name": "x", "hparams": {}})
     with pytest.raises(UserError, match=rf"^{old}: config is from newer seqmodel {major}\.{int(minor) + 1}\.0; upgrade"):

@@ -157,7 +157,7 @@ def test_parser_help_lists_every_hparam_with_default() -> None:
     text = reg.parser(prog="seqmodel.run").format_help()
     for hp in reg:
         assert f"--{hp.name}" in text
-    assert "(default: 0.001)" in text
+    assert "(default: 0.002)" in text
 
 
 def test_parse_args_reports_bad_values_by_name(capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,7 +172,7 @@ def test_json_schema_covers_every_hparam() -> None:
     assert schema["additionalProperties"] is False
     props = schema["properties"]
     assert set(props) == set(registry().names())
-    assert props["lr"]["type"] == "number" and props["lr"]["default"] == 1e-3
+    assert props["lr"]["type"] == "number" and props["lr"]["default"] == 2e-3
     assert props["seq_len"]["type"] == "integer" and props["seq_len"]["minimum"] == 1
     assert props["load_checkpoint_path"]["nullable"] is True
     assert props["precision"]["enum"][0] == "32-true"

@@ -28,8 +28,8 @@ from seqmodel.outputs.versions import OWNER_FILE
 from seqmodel_operator.plan import make_plan
 from seqmodel_operator.settings import Settings
 
-HP = {"d_model": 32, "lr": 0.002, "max_steps": 10}
-CANONICAL = "dm=32,lr=0.002"
+HP = {"d_model": 32, "lr": 0.004, "max_steps": 10}
+CANONICAL = "dm=32,lr=0.004"
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def test_local_job_runs_each_replicate_in_its_own_version_with_its_own_seed(tmp_
     assert status.metrics == METRICS and status.canonical == CANONICAL
     for version, out in enumerate(job.outputs()):
         argv = argv_of(out)
-        assert argv[:3] == ["--d_model=32", "--lr=0.002", "--max_steps=10"]  # the user's, then the job's
+        assert argv[:3] == ["--d_model=32", "--lr=0.004", "--max_steps=10"]  # the user's, then the job's
         assert argv[3:] == ["--mode=train", f"--default_root_dir={out}", f"--seed={version}"]
         assert (out / OWNER_FILE).read_text().strip() == f"local/pre/{version}"  # claimed like a pod does
     assert job.logs(1) == "training\n"

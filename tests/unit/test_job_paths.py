@@ -19,7 +19,7 @@ import yaml
 
 from job_api_support import argv_of, fake_python
 from operator_support import child_job, job_body, with_replicates
-from seqmodel import contract, pod
+from seqmodel import VERSION, contract, pod
 from seqmodel.config.resolve import Resolved, resolve
 from seqmodel.job import Job
 from seqmodel.job.local_backend import JOB_FILES, LocalBackend
@@ -30,7 +30,7 @@ from seqmodel_operator.render import Replicate, render_job
 from seqmodel_operator.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "v1.4.0" / "ptmask.ckpt"
+FIXTURE = ROOT / "tests" / "fixtures" / f"v{VERSION}" / "ptmask.ckpt"
 # The hparams tests/fixtures/make_fixtures.sh trained the fixture with: its job's spec.hparams.
 FIXTURE_HPARAMS = {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "seq_len": 64, "batch_size": 8,
                    "max_steps": 4, "val_check_interval": 2, "limit_val_batches": 2, "accelerator": "cpu",
@@ -56,8 +56,8 @@ CASES = [
     Case("built-in", {"d_model": 32, "lr": 0.01, "max_steps": 7}),
     Case("custom component", {"encoder": DILATED, "d_model": 16}, custom={"dilated_layers": 2, "dilated_kernel": 5}),
     Case("config file", {"seq_len": 128}, custom={"dilated_layers": 3}, config_file=CONFIG_FILE),
-    Case("checkpoint inheritance", {"lr": 0.002}, checkpoint_use="weights"),
-    Case("encoder init", {"lr": 0.002, "task": "finetune"}, checkpoint_use="encoder"),
+    Case("checkpoint inheritance", {"lr": 0.003}, checkpoint_use="weights"),
+    Case("encoder init", {"lr": 0.003, "task": "finetune"}, checkpoint_use="encoder"),
     Case("test mode", {"limit_test_batches": 2}, mode="test", checkpoint_use="weights"),
     Case("replicates", {"d_model": 24, "n_layers": 3}, replicates=3),
 ]
@@ -175,7 +175,7 @@ def test_the_cases_show_what_they_are_about(claim: Path) -> None:
     assert {"dilation_base=3", "dilated_layers=3", "lr=0.005", "len=128"} <= set(names["config file"].split(","))
     source = set(names["test mode"].split(","))
     assert {"dm=16", "nl=1", "len=64"} <= source  # the model it tests names it
-    assert {"dm=16", "lr=0.002"} <= set(names["checkpoint inheritance"].split(","))
+    assert {"dm=16", "lr=0.003"} <= set(names["checkpoint inheritance"].split(","))
     assert "dm=16" not in names["encoder init"]  # an encoder init is named by its own hparams
 
 

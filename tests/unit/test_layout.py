@@ -30,8 +30,8 @@ def test_concurrent_allocations_get_distinct_versions(tmp_path: Path) -> None:
 def test_cli_allocates_under_the_canonical_name(tmp_path: Path, capsys) -> None:
     from seqmodel.layout import main
 
-    assert main([str(tmp_path), "--lr=0.002", "--max_steps=5"]) == 0
-    assert main([str(tmp_path), "--lr=2e-3"]) == 0
+    assert main([str(tmp_path), "--lr=0.004", "--max_steps=5"]) == 0
+    assert main([str(tmp_path), "--lr=4e-3"]) == 0
     printed = capsys.readouterr().out.split()
-    assert printed == [str(tmp_path / "lr=0.002" / "version_0"), str(tmp_path / "lr=0.002" / "version_1")]
+    assert printed == [str(tmp_path / "lr=0.004" / "version_0"), str(tmp_path / "lr=0.004" / "version_1")]
     assert all(Path(p).is_dir() for p in printed)

@@ -67,7 +67,7 @@ def test_a_job_from_a_config_passes_it_first_so_spec_hparams_win() -> None:
     assert args.index("--d_model=96") > 0 and "--dilation_base=3" in args
     assert "--dilated_layers=3" not in args  # it comes with the config file
     # the name: the config's built-ins and custom hparams, spec.hparams over the config (d_model 96, not 64)
-    assert plan.canonical == ("bs=16,dilated_layers=3,dilation_base=3,dm=96,do=0.0,enc=my_encoders.conv%3ADilatedConvEncoder,"
+    assert plan.canonical == ("dilated_layers=3,dilation_base=3,dm=96,enc=my_encoders.conv%3ADilatedConvEncoder,"
                               "ff=128,lr=0.003,nl=2")
 
 
