@@ -4,11 +4,13 @@
 from seqmodel.contract import (API_VERSION, EXIT_USER_ERROR, EXIT_VERSION_TAKEN, GROUP, JOB_KIND, JOB_OWNED_HPARAMS,
                                JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE, LABEL_RUNG, LABEL_SWEEP, LABEL_TRIAL,
                                MAX_JOB_NAME_CHARS, SWEEP_KIND, SWEEP_PLURAL, VERSION)
+from seqmodel.contract.conditions import COND_READY, COND_SUCCEEDED, COND_SUSPENDED
 from seqmodel.contract.space import MAX_TRIALS
+from seqmodel.contract.sweep_status import MAX_FAILURES_SHOWN
 
-__all__ = ["API_VERSION", "EXIT_USER_ERROR", "EXIT_VERSION_TAKEN", "GROUP", "JOB_KIND", "JOB_OWNED_HPARAMS",
-           "JOB_PLURAL", "LABEL_REPLICATE", "LABEL_RUNG", "LABEL_SWEEP", "LABEL_TRIAL", "MAX_TRIALS", "SWEEP_KIND",
-           "SWEEP_PLURAL", "VERSION"]
+__all__ = ["API_VERSION", "COND_READY", "COND_SUCCEEDED", "COND_SUSPENDED", "EXIT_USER_ERROR", "EXIT_VERSION_TAKEN",
+           "GROUP", "JOB_KIND", "JOB_OWNED_HPARAMS", "JOB_PLURAL", "LABEL_REPLICATE", "LABEL_RUNG", "LABEL_SWEEP",
+           "LABEL_TRIAL", "MAX_FAILURES_SHOWN", "MAX_TRIALS", "SWEEP_KIND", "SWEEP_PLURAL", "VERSION"]
 
 CATEGORY = "seqmodel"
 JOB_SHORT, SWEEP_SHORT = "stj", "sweep"
@@ -31,9 +33,5 @@ LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 MAX_NAME_CHARS = MAX_JOB_NAME_CHARS
 # The longest sweep name: `<sweep>-<index>` is a job name, for up to MAX_TRIALS trials.
 MAX_SWEEP_NAME_CHARS = MAX_NAME_CHARS - len(f"-{MAX_TRIALS - 1}")
-MAX_FAILURES_SHOWN = 5  # failed trials listed in a sweep's status (the count has them all)
 
 # Condition types and reasons.
-COND_SUCCEEDED = "Succeeded"  # True: finished well; False: failed; Unknown: still going
-COND_READY = "Ready"  # the child Jobs exist as the spec says
-COND_SUSPENDED = "Suspended"

@@ -12,10 +12,10 @@ from typing import Any
 
 import kopf
 
+from seqmodel.contract.sweep_status import Trial
 from seqmodel_operator import constants as C
-from seqmodel_operator import sweep_status
 from seqmodel_operator.kube import Kube, TokenBucket, load_client
-from seqmodel_operator.reconcilers.sweep import SweepReconciler
+from seqmodel_operator.reconcilers.sweep import SweepReconciler, trial_of
 from seqmodel_operator.reconcilers.training_job import Reconciler
 from seqmodel_operator.settings import Settings
 
@@ -127,9 +127,9 @@ def sweep_bodies(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[t
 
 @kopf.index(**TRIAL)
 def sweep_trials(namespace: str, name: str, labels: kopf.Labels, annotations: kopf.Annotations, status: kopf.Status,
-                 **_: Any) -> dict[tuple[str, str], sweep_status.Trial]:
+                 **_: Any) -> dict[tuple[str, str], Trial]:
     """(namespace, sweep uid) -> a summary of each trial's run."""
-    return {(namespace, labels[C.LABEL_SWEEP_UID]): sweep_status.trial_of(name, labels, annotations, status)}
+    return {(namespace, labels[C.LABEL_SWEEP_UID]): trial_of(name, labels, annotations, status)}
 
 
 def _sweeper(memo: kopf.Memo, sweep_bodies: kopf.Index, sweep_trials: kopf.Index) -> SweepReconciler:

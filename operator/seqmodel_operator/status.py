@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from seqmodel import contract
+from seqmodel.contract.conditions import MESSAGE_MAX, set_condition
 from seqmodel_operator import constants as C
 
 TERMINAL = ("Succeeded", "Failed")
-MESSAGE_MAX = 1000  # characters of a failure message kept in status
 
 
 def now_iso() -> str:
@@ -195,16 +195,6 @@ def replicate_entries(previous: Iterable[Mapping[str, Any]], jobs: Iterable[Mapp
                     entry["predictions"] = posixpath.join(entry["outputPath"], "predictions.tsv")
         entries[index] = entry
     return [entries[i] for i in sorted(entries)], taken
-
-
-def set_condition(conditions: list[dict[str, Any]], type_: str, status: str, reason: str, message: str,
-                  generation: int, now: str) -> list[dict[str, Any]]:
-    """Conditions with one replaced; lastTransitionTime moves only when the status changes."""
-    old = next((c for c in conditions if c["type"] == type_), None)
-    since = old["lastTransitionTime"] if old and old.get("status") == status else now
-    new = {"type": type_, "status": status, "reason": reason, "message": message[:MESSAGE_MAX],
-           "lastTransitionTime": since, "observedGeneration": generation}
-    return [c for c in conditions if c["type"] != type_] + [new]
 
 
 def compute(body: Mapping[str, Any], canonical: str, jobs: list[Mapping[str, Any]],

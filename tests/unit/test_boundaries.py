@@ -113,7 +113,8 @@ MAY_IMPORT = {
 }
 # What the operator may import from seqmodel: the registry, the contract, config files (spec.configFrom).
 OPERATOR_MAY_IMPORT = {"seqmodel", "seqmodel.errors", "seqmodel.hparam", "seqmodel.contract",
-                       "seqmodel.contract.space", "seqmodel.contract.sweep_plan", "seqmodel.config.files"}
+                       "seqmodel.contract.conditions", "seqmodel.contract.space", "seqmodel.contract.sweep_plan",
+                       "seqmodel.contract.sweep_status", "seqmodel.config.files"}
 
 
 def _imported(path: Path) -> set[str]:

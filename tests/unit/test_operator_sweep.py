@@ -11,8 +11,8 @@ from kubernetes.client.rest import ApiException
 
 from seqmodel.contract.sweep_plan import Launch, Search
 from seqmodel_operator import constants as C
-from seqmodel_operator import sweep_status as ss
-from seqmodel_operator.reconcilers.sweep import SweepReconciler, trial_job
+from seqmodel.contract import sweep_status as ss
+from seqmodel_operator.reconcilers.sweep import SweepReconciler, trial_job, trial_of
 from seqmodel_operator.settings import Settings
 
 NS = "research"
@@ -218,7 +218,7 @@ def setup() -> tuple[SweepReconciler, FakeKube, Clock, dict, dict]:
 def see(kube: FakeKube, trials: dict, uid: str = "sweep-uid", metrics: dict | None = None, **phases: str) -> None:
     """The index catches up with the created trials; `phases` by name (s_0="Succeeded"), `metrics` too."""
     trials[(NS, uid)] = [
-        ss.trial_of(n, job["metadata"].get("labels") or {}, job["metadata"].get("annotations") or {},
+        trial_of(n, job["metadata"].get("labels") or {}, job["metadata"].get("annotations") or {},
                     {"phase": phases.get(n.replace("-", "_"), "Pending"), "metrics": (metrics or {}).get(n, {})})
         for n, job in kube.jobs.items()]
 

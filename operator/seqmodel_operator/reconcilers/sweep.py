@@ -31,13 +31,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 import kopf
 
+from seqmodel.contract import sweep_status as ss
+from seqmodel.contract.conditions import MESSAGE_MAX
 from seqmodel.contract.space import SearchError, count
-from seqmodel.contract.sweep_plan import Launch, Run, Search, run_name
+from seqmodel.contract.sweep_plan import Launch, Search, run_name
 from seqmodel_operator import constants as C
-from seqmodel_operator import sweep_status as ss
 from seqmodel_operator.kube import Kube, TokenBucket, is_status
 from seqmodel_operator.settings import Settings
-from seqmodel_operator.status import MESSAGE_MAX, now_iso
+from seqmodel_operator.status import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class SweepReconciler:
         progress = ss.Progress.of(_with_params(self.trials.get((key[0], meta["uid"]), ()), search), state.started)
         state.started = dict(progress.started)  # those seen in the index are no longer ours to remember
         runs = progress.plan_runs(metric)
-        status = ss.compute(body, progress, _info(search, runs), now_iso(), state.invalid)
+        status = ss.compute(body, progress, ss.SearchInfo.of(search, runs), now_iso(), state.invalid)
         if status["phase"] in ("Pending", "Running") and search is not None:
             room = int(spec.get("parallelism", 1)) - progress.active
             launches = search.plan(runs, room) if room > 0 else []
@@ -144,7 +145,8 @@ class SweepReconciler:
                 elif state.invalid is None:
                     state.invalid = problem
             progress = ss.Progress.of(progress.runs.values(), state.started)
-            status = ss.compute(body, progress, _info(search, progress.plan_runs(metric)), now_iso(), state.invalid)
+            status = ss.compute(body, progress, ss.SearchInfo.of(search, progress.plan_runs(metric)), now_iso(),
+                                state.invalid)
         self.write_status(key, body, state, status)
 
     def state(self, key: Key, uid: str) -> SweepState:
@@ -233,17 +235,22 @@ def _with_params(trials: Iterable[ss.Trial], search: Search | None) -> list[ss.T
     return [t if t.params or t.index >= len(points) else dataclasses.replace(t, params=points[t.index]) for t in trials]
 
 
-def _info(search: Search | None, runs: list[Run]) -> ss.SearchInfo:
-    if search is None:
-        return ss.SearchInfo(total=0, done=False)
-    return ss.SearchInfo(total=search.total, done=search.done(runs), algorithm=search.algorithm,
-                         budgets=search.asha.budgets if search.asha else ())
-
-
 def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether writing `new` would change nothing: every key it sets has that value already (conditions
     compare equal when unchanged: set_condition keeps their transition times)."""
     return all(old.get(k) == v for k, v in new.items())
+
+
+def trial_of(name: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+             status: Mapping[str, Any]) -> ss.Trial:
+    """A run's summary from its SeqTrainingJob's labels, annotations and status (what trial_job wrote)."""
+    replicates = status.get("replicates") or []
+    return ss.Trial(index=int(labels[C.LABEL_TRIAL]), name=name, phase=status.get("phase") or "",
+                    metrics=dict(status.get("metrics") or {}), message=status.get("message") or "",
+                    rung=int(labels.get(C.LABEL_RUNG, 0)),
+                    params=json.loads(annotations.get(C.ANNOTATION_PARAMS, "{}")),
+                    replicate_metrics=tuple(dict(r.get("metrics") or {}) for r in replicates
+                                            if r.get("phase") == "Succeeded"))
 
 
 def trial_job(body: Mapping[str, Any], launch: Launch) -> dict[str, Any]:

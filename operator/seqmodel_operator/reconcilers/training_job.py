@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import kopf
 
+from seqmodel.contract.conditions import set_condition
 from seqmodel_operator import constants as C
 from seqmodel_operator import status as st
 from seqmodel_operator import versions
@@ -130,7 +131,7 @@ class Reconciler:
         meta = body["metadata"]
         old = body.get("status") or {}
         generation = int(meta.get("generation", 1))
-        conditions = st.set_condition(list(old.get("conditions") or []), C.COND_READY, "False",
+        conditions = set_condition(list(old.get("conditions") or []), C.COND_READY, "False",
                                       "WaitingForCheckpoint", message, generation, st.now_iso())
         if old.get("phase") != "Pending" or old.get("conditions") != conditions:
             self.kube.patch_training_job_status(meta["namespace"], meta["name"], {
@@ -251,9 +252,9 @@ class Reconciler:
         def compute(body: Mapping[str, Any]) -> dict[str, Any]:
             old = body.get("status") or {}
             generation, now = int(body["metadata"].get("generation", 1)), st.now_iso()
-            conditions = st.set_condition(list(old.get("conditions") or []), C.COND_SUCCEEDED, "False", reason,
+            conditions = set_condition(list(old.get("conditions") or []), C.COND_SUCCEEDED, "False", reason,
                                           message, generation, now)
-            conditions = st.set_condition(conditions, C.COND_READY, "False", reason, message, generation, now)
+            conditions = set_condition(conditions, C.COND_READY, "False", reason, message, generation, now)
             return {"phase": "Failed", "message": message, "conditions": conditions,
                     "observedGeneration": generation, "completionTime": now}
 

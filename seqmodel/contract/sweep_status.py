@@ -1,21 +1,24 @@
-"""A SeqSweep's status, and which trials to start next, as pure functions of its trials.
+"""A sweep's status as a pure function of its trials' runs: the SeqSweep status the operator writes, and
+the same status of a local sweep (seqmodel.job.local_sweep), so both backends count, rank and stop alike.
 
-The trials are SeqTrainingJobs; the operator keeps a small summary of each (`Trial`, from a kopf index)
-and recomputes the sweep's status whole from them, so an operator restart needs nothing but the objects.
-The status is bounded whatever the number of trials: counts, the best trial and the first few failures.
+The operator keeps a small summary of each run (`Trial`, from a kopf index) and recomputes the status
+whole from them, so an operator restart needs nothing but the objects. The status is bounded whatever the
+number of trials: counts, the best trial, the first few failures and, with ASHA, one entry per rung.
+Torch-free.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from seqmodel.contract.sweep_plan import Run, last_runs
-from seqmodel_operator import constants as C
-from seqmodel_operator.status import MESSAGE_MAX, TERMINAL, set_condition
+from seqmodel.contract import TERMINAL
+from seqmodel.contract.conditions import COND_SUCCEEDED, COND_SUSPENDED, MESSAGE_MAX, set_condition
+from seqmodel.contract.sweep_plan import Run, Search, last_runs
+
+MAX_FAILURES_SHOWN = 5  # failed trials listed in a sweep's status (the count has them all)
 
 # Condition reasons of a sweep's Succeeded condition.
 REASON_RUNNING = "TrialsRunning"
@@ -54,15 +57,6 @@ class Trial:
 
 
 RunKey = tuple[int, int]  # (trial index, rung)
-
-
-def trial_of(name: str, labels: Mapping[str, str], annotations: Mapping[str, str],
-             status: Mapping[str, Any]) -> Trial:
-    replicates = status.get("replicates") or []
-    return Trial(index=int(labels[C.LABEL_TRIAL]), name=name, phase=status.get("phase") or "",
-                 metrics=dict(status.get("metrics") or {}), message=status.get("message") or "",
-                 rung=int(labels.get(C.LABEL_RUNG, 0)), params=json.loads(annotations.get(C.ANNOTATION_PARAMS, "{}")),
-                 replicate_metrics=tuple(dict(r.get("metrics") or {}) for r in replicates if r.get("phase") == "Succeeded"))
 
 
 @dataclass(frozen=True)
@@ -146,6 +140,14 @@ class SearchInfo:
     algorithm: str = ""  # grid, random, list or tpe, with +asha
     budgets: tuple[int, ...] = ()  # ASHA's rungs
 
+    @classmethod
+    def of(cls, search: Search | None, runs: list[Run]) -> "SearchInfo":
+        """`search` with these runs; None (a sweep that cannot run) has no trials and is never done."""
+        if search is None:
+            return cls(total=0, done=False)
+        return cls(total=search.total, done=search.done(runs), algorithm=search.algorithm,
+                   budgets=search.asha.budgets if search.asha else ())
+
 
 def compute(body: Mapping[str, Any], progress: Progress, search: SearchInfo, now: str,
             invalid: str | None = None) -> dict[str, Any]:
@@ -164,13 +166,13 @@ def compute(body: Mapping[str, Any], progress: Progress, search: SearchInfo, now
     best = progress.best(objective)
     if stopped is not None:
         phase, reason, message = stopped
-        conditions = set_condition(conditions, C.COND_SUCCEEDED, "True" if phase == "Succeeded" else "False",
+        conditions = set_condition(conditions, COND_SUCCEEDED, "True" if phase == "Succeeded" else "False",
                                    reason, message, generation, now)
     else:
         phase = "Suspended" if suspended else ("Running" if progress.created else "Pending")
         message = _progress_message(progress, total, objective, best)
-        conditions = set_condition(conditions, C.COND_SUCCEEDED, "Unknown", REASON_RUNNING, message, generation, now)
-    conditions = set_condition(conditions, C.COND_SUSPENDED, "True" if suspended else "False",
+        conditions = set_condition(conditions, COND_SUCCEEDED, "Unknown", REASON_RUNNING, message, generation, now)
+    conditions = set_condition(conditions, COND_SUSPENDED, "True" if suspended else "False",
                                "Suspended" if suspended else "NotSuspended",
                                "spec.suspend is true: no new trials start" if suspended else "", generation, now)
     status: dict[str, Any] = {
@@ -179,7 +181,7 @@ def compute(body: Mapping[str, Any], progress: Progress, search: SearchInfo, now
         "created": progress.created, "active": progress.active, "succeeded": progress.count("Succeeded"),
         "failed": progress.count("Failed"), "message": message,
         "failures": [{"name": t.name, "index": t.index, "message": t.message[:MESSAGE_MAX]}
-                     for t in progress.failures()[:C.MAX_FAILURES_SHOWN]],
+                     for t in progress.failures()[:MAX_FAILURES_SHOWN]],
         "rungs": _rungs(progress, search.budgets, objective) if search.budgets else None,
         "startTime": old.get("startTime") or now,
         "completionTime": old.get("completionTime") or (now if stopped is not None and progress.active == 0 else None),
@@ -223,7 +225,7 @@ def _rungs(progress: Progress, budgets: Sequence[int], objective: Mapping[str, A
 def _stopped(old: Mapping[str, Any]) -> tuple[str, str, str] | None:
     if old.get("phase") not in TERMINAL:
         return None
-    cond = next((c for c in old.get("conditions") or [] if c.get("type") == C.COND_SUCCEEDED), {})
+    cond = next((c for c in old.get("conditions") or [] if c.get("type") == COND_SUCCEEDED), {})
     return old["phase"], cond.get("reason", ""), cond.get("message", "")
 
 
