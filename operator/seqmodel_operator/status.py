@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import json
 import posixpath
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from seqmodel import contract
-from seqmodel.contract.conditions import MESSAGE_MAX, set_condition
+from seqmodel.contract.conditions import MESSAGE_MAX, now_iso, set_condition
 from seqmodel_operator import constants as C
 
 TERMINAL = ("Succeeded", "Failed")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _true_condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:

@@ -3,12 +3,18 @@ shape, so `kubectl get` and a notebook read one vocabulary). Torch-free."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 MESSAGE_MAX = 1000  # characters of a failure message kept in status
 COND_SUCCEEDED = "Succeeded"  # True: finished well; False: failed; Unknown: still going
 COND_READY = "Ready"  # the child Jobs exist as the spec says
 COND_SUSPENDED = "Suspended"
+
+
+def now_iso() -> str:
+    """A condition's and a status's time stamp: UTC, to the second, as Kubernetes writes them."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def set_condition(conditions: list[dict[str, Any]], type_: str, status: str, reason: str, message: str,

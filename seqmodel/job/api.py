@@ -44,17 +44,20 @@ class Job:
 
     `backend`: "kubernetes" creates a SeqTrainingJob for the operator; "local" runs `python -m seqmodel.run`
     in the background here. `config` is a job config file (default: $SEQMODEL_JOB_CONFIG or
-    ~/.config/seqmodel/job.yaml); `settings` override it (JobConfig's fields: namespace, data, output,
-    output_dir, resources, replicates, mode, checkpoint, ...). `api` replaces the Kubernetes client (tests).
+    ~/.config/seqmodel/job.yaml), or a JobConfig already loaded; `settings` override it (JobConfig's
+    fields: namespace, data, output, output_dir, resources, replicates, mode, checkpoint, ...). `api`
+    replaces the Kubernetes client (tests).
     """
 
     def __init__(self, hparams: Mapping[str, Any], backend: str = "kubernetes", *, name: Optional[str] = None,
-                 config: Optional[Union[str, os.PathLike[str]]] = None, api: Optional[KubeApi] = None,
+                 config: Optional[Union[str, os.PathLike[str], JobConfig]] = None, api: Optional[KubeApi] = None,
                  **settings: Any) -> None:
         if backend not in BACKENDS:
             raise S.JobSpecError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
         self.hparams = S.checked_hparams(hparams)
-        self.config: JobConfig = load_config(config, **settings)
+        self.config: JobConfig = (
+            dataclasses.replace(config, **{k: v for k, v in settings.items() if v is not None})
+            if isinstance(config, JobConfig) else load_config(config, **settings))
         self.name = contract.check_name(name or new_name())
         self.backend = backend
         self._impl: Backend = (LocalBackend(self.name, self.hparams, self.config) if backend == "local"

@@ -52,8 +52,9 @@ class JobConfig:
     mode: str = "train"
     """train fits a model; test writes predictions from `checkpoint`."""
     checkpoint: Optional[dict[str, Any]] = None
-    """spec.checkpoint: {fromJob | path, use, file, replicate}; local runs take `path`, relative to
-    output_dir (a file on the output claim, as in a manifest)."""
+    """spec.checkpoint: {fromJob | path, use, file, replicate, eachReplicate}; a local run's `path` is
+    relative to output_dir (a file on the output claim, as in a manifest), its `fromJob` a local job in
+    the job log."""
     backoff_limit: Optional[int] = None
     """kubernetes: retries of a failed pod, each resuming from its newest checkpoint (None: the CRD's 3)."""
     spec: dict[str, Any] = field(default_factory=dict)

@@ -31,6 +31,11 @@ def append(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         os.close(fd)
 
 
+def outputs_of(path: Path, name: str, backend: str) -> dict[int, Path]:
+    """Each replicate's output directory of job `name` run by `backend`, from its latest rows."""
+    return {int(r["replicate"]): Path(r["output"]) for r in read(path) if r["name"] == name and r["backend"] == backend}
+
+
 def read(path: Path) -> list[dict[str, Any]]:
     """Every row, oldest first; [] when nothing was submitted yet."""
     if not path.is_file():

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from seqmodel import contract
+from seqmodel.job import joblog
 from seqmodel.job import spec as S
 from seqmodel.job.defaults import JobConfig
 from seqmodel.outputs.versions import VersionTaken, allocate_version, claim_output
@@ -42,6 +43,11 @@ def fill(name: str, **values: str | Path | list[str]) -> str:
         return " ".join(map(shlex.quote, value)) if isinstance(value, list) else shlex.quote(str(value))
 
     return template(name).format(**{key: quoted(value) for key, value in values.items()})
+
+
+def submitted(root: Path, job_name: str) -> bool:
+    """Whether a local job of this name was submitted under `root` (names are used once per root)."""
+    return (root / SCRIPTS_DIR / f"{job_name}.sh").exists()
 
 
 def claim_version(root: Path, canonical: str, owner: str) -> tuple[int, Path]:
@@ -82,23 +88,38 @@ class LocalBackend:
 
     def __init__(self, job_name: str, hparams: Mapping[str, Any], config: JobConfig) -> None:
         self.job_name, self.hparams, self.config = job_name, dict(hparams), config
-        if config.checkpoint and "fromJob" in config.checkpoint:
-            raise S.JobSpecError("checkpoint.fromJob: names a Kubernetes job; local runs take checkpoint.path "
-                                 "(relative to output_dir)")
         self.checkpoint = self._checkpoint()
-        flag, source = (self.checkpoint[0], S.source_named(self.checkpoint[1])) if self.checkpoint else (None, {})
+        flag, source = (self.checkpoint[0], S.source_named(self.checkpoint[1][0])) if self.checkpoint else (None, {})
         self.canonical = S.canonical_name(self.hparams, source, flag)
         self.placed: list[Placed] = []
         self.process: Optional[subprocess.Popen[bytes]] = None
 
-    def _checkpoint(self) -> Optional[tuple[str, Path]]:
+    def _checkpoint(self) -> Optional[tuple[str, list[Path]]]:
+        """The seqmodel.run flag and each replicate's checkpoint file: `path` (relative to output_dir), or
+        the output of the local job `fromJob` (from the job log): its `replicate`, or with `eachReplicate`
+        each replicate's own, as the operator mounts them."""
         ckpt = S.checked_checkpoint(self.config.mode, self.config.checkpoint)
         if ckpt is None:
             return None
-        path = Path(self.config.output_dir).expanduser().resolve() / ckpt["path"]
-        if not path.is_file():
-            raise S.JobSpecError(f"checkpoint.path: {path} is not a file")
-        return contract.CHECKPOINT_USES[contract.checkpoint_use(self.config.mode, ckpt)], path
+        replicates = self.config.replicates
+        if "path" in ckpt:
+            files, field = [Path(self.config.output_dir).expanduser().resolve() / ckpt["path"]] * replicates, "path"
+        else:
+            source = ckpt["fromJob"]
+            outputs = joblog.outputs_of(self.config.log_file, source, self.name)
+            if not outputs:
+                raise S.JobSpecError(f"checkpoint.fromJob: no local job {source} in the job log {self.config.log_file}")
+            each = bool(ckpt.get("eachReplicate"))
+            chosen = list(range(replicates)) if each else [int(ckpt.get("replicate", 0))] * replicates
+            field = "eachReplicate" if each else "replicate"
+            missing = next((r for r in chosen if r not in outputs), None)
+            if missing is not None:
+                raise S.JobSpecError(f"checkpoint.{field}: job {source} has no replicate {missing}")
+            files = [outputs[r] / ckpt.get("file", "checkpoints/last.ckpt") for r in chosen]
+        absent = next((f for f in files if not f.is_file()), None)
+        if absent is not None:
+            raise S.JobSpecError(f"checkpoint.{field}: {absent} is not a file")
+        return contract.CHECKPOINT_USES[contract.checkpoint_use(self.config.mode, ckpt)], files
 
     def submit(self) -> list[Placed]:
         root = self.config.root_dir
@@ -113,17 +134,17 @@ class LocalBackend:
         for replicate in range(self.config.replicates):
             version, out = claim_version(root, self.canonical, f"local/{self.job_name}/{replicate}")
             self.placed.append(Placed(replicate, version, out))
-            scripts.append(str(self._write_run_script(version, out)))
+            scripts.append(str(self._write_run_script(replicate, version, out)))
         with os.fdopen(fd, "w") as handle:
             handle.write(fill("job", scripts=scripts))
         self.process = subprocess.Popen(["/bin/sh", str(driver)], cwd=os.getcwd(), stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         return list(self.placed)
 
-    def _write_run_script(self, version: int, out: Path) -> Path:
+    def _write_run_script(self, replicate: int, version: int, out: Path) -> Path:
         files = out / JOB_FILES
         files.mkdir()
-        checkpoint = (self.checkpoint[0], str(self.checkpoint[1])) if self.checkpoint else None
+        checkpoint = (self.checkpoint[0], str(self.checkpoint[1][replicate])) if self.checkpoint else None
         args = contract.run_args(self.hparams, mode=self.config.mode, root_dir=str(out),
                                  seed=contract.replicate_seed(version, self.hparams),
                                  data_root=self.config.data_root, checkpoint=checkpoint)

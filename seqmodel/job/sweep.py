@@ -134,7 +134,30 @@ def sweep_body(name: str, namespace: str, template: Mapping[str, Any], parameter
             "spec": spec}
 
 
-class Sweep:
+class SweepHandle:
+    """What every backend's sweep answers: `status()` (a SweepStatus), and from it `best()` and `wait()`."""
+
+    name: str
+
+    def status(self) -> SweepStatus:
+        raise NotImplementedError
+
+    def best(self) -> Optional[Trial]:
+        """The best trial so far by the objective (the operator's rule), None before any succeeded."""
+        return self.status().best
+
+    def wait(self, timeout: Optional[float] = None, *, poll: float = 2.0, progress: bool = True,
+             check: bool = True) -> SweepStatus:
+        """Block until the sweep ended, with a progress bar (trials ended / all); SweepFailed when it failed
+        and `check`; WaitTimeout after `timeout` s (the sweep goes on)."""
+        status = follow(self.status, label=f"sweep {self.name}", timeout=timeout, poll=poll, progress=progress,
+                        what=f"sweep {self.name}", count=lambda s: (s.finished, s.trials, s.phase, s.done))
+        if check and status.phase == FAILED:
+            raise SweepFailed(status)
+        return status
+
+
+class Sweep(SweepHandle):
     """A SeqSweep by name: `status()`, `best()`, `wait()`, `trials()`, `delete()`. The config (file and
     settings, as for Job) says where the cluster is and where the output claim is mounted."""
 
@@ -165,20 +188,6 @@ class Sweep:
 
     def status(self) -> SweepStatus:
         return sweep_status(self.get())
-
-    def best(self) -> Optional[Trial]:
-        """The best trial so far by the objective (the operator's choice), None before any succeeded."""
-        return self.status().best
-
-    def wait(self, timeout: Optional[float] = None, *, poll: float = 2.0, progress: bool = True,
-             check: bool = True) -> SweepStatus:
-        """Block until the sweep ended, with a progress bar (trials ended / all); SweepFailed when it failed
-        and `check`; WaitTimeout after `timeout` s (the sweep goes on)."""
-        status = follow(self.status, label=f"sweep {self.name}", timeout=timeout, poll=poll, progress=progress,
-                        what=f"sweep {self.name}", count=lambda s: (s.finished, s.trials, s.phase, s.done))
-        if check and status.phase == FAILED:
-            raise SweepFailed(status)
-        return status
 
     def trials(self) -> list[Job]:
         """Handles on the trials' runs created so far, by index (then ASHA rung): status, logs and outputs."""

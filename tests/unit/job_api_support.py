@@ -22,8 +22,11 @@ METRICS = {"val/loss": 1.25, "train/loss": 1.5}
 # `python -m seqmodel.run ARGS` for the local backend, without torch: writes ARGS to argv.json and the files a
 # run leaves (hparams.yaml, metrics.json, checkpoints/last.ckpt) in --default_root_dir, and the summary to
 # $SEQMODEL_TERMINATION_LOG. $FAKE_RUN_EXIT makes it fail with that code, $FAKE_RUN_SLEEP makes it slow.
+# $FAKE_RUN_OBJECTIVE, an expression over the run's numeric flags (`lr`, `max_steps`), is its val/loss;
+# $FAKE_RUN_CHECKPOINT, a real checkpoint (stamped_checkpoint), is copied to last.ckpt, for a run that
+# resumes from it to read its name from.
 FAKE_RUN = '''#!{python}
-import json, os, sys, time
+import json, math, os, shutil, sys, time
 args = sys.argv[3:]
 assert sys.argv[1:3] == ["-m", "seqmodel.run"], sys.argv
 out = [a.split("=", 1)[1] for a in args if a.startswith("--default_root_dir=")][-1]
@@ -31,7 +34,17 @@ json.dump(args, open(os.path.join(out, "argv.json"), "w"))
 print("training", flush=True)
 time.sleep(float(os.environ.get("FAKE_RUN_SLEEP", "0")))
 code = int(os.environ.get("FAKE_RUN_EXIT", "0"))
-summary = {{"status": "succeeded", "metrics": {metrics}}}
+metrics = {metrics}
+flags = {{}}
+for arg in args:
+    key, _, value = arg[2:].partition("=")
+    try:
+        flags[key] = float(value)
+    except ValueError:
+        pass
+if os.environ.get("FAKE_RUN_OBJECTIVE"):
+    metrics["val/loss"] = eval(os.environ["FAKE_RUN_OBJECTIVE"], {{"math": math}}, flags)
+summary = {{"status": "succeeded", "metrics": metrics}}
 if code:
     summary = {{"status": "failed", "error": "hparam 'x' is bad", "metrics": {{}}}}
     print("error: hparam 'x' is bad", file=sys.stderr)
@@ -39,6 +52,8 @@ else:
     os.makedirs(os.path.join(out, "checkpoints"))
     for name in ("hparams.yaml", "metrics.json", "checkpoints/last.ckpt"):
         open(os.path.join(out, name), "w").write("x")
+    if os.environ.get("FAKE_RUN_CHECKPOINT"):
+        shutil.copy(os.environ["FAKE_RUN_CHECKPOINT"], os.path.join(out, "checkpoints", "last.ckpt"))
 open(os.environ["SEQMODEL_TERMINATION_LOG"], "w").write(json.dumps(summary))
 sys.exit(code)
 '''
@@ -48,6 +63,18 @@ def fake_python(directory: Path) -> Path:
     path = directory / "fake-python"
     path.write_text(FAKE_RUN.format(python=sys.executable, metrics=json.dumps(METRICS)))
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def stamped_checkpoint(path: Path, hparams: Mapping[str, Any]) -> Path:
+    """A checkpoint as seqmodel writes them, of a run named by `hparams`, for FAKE_RUN_CHECKPOINT."""
+    import torch
+
+    from seqmodel.outputs import checkpoint
+
+    ckpt = {"hyper_parameters": dict(hparams), "state_dict": {}}
+    checkpoint.stamp(ckpt, None, list(hparams))
+    torch.save(ckpt, path)
     return path
 
 

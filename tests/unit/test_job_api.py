@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from job_api_support import METRICS, NAMESPACE, FakeKube, NamingOperator, argv_of, fake_python, finish
+from job_api_support import METRICS, NAMESPACE, FakeKube, NamingOperator, argv_of, fake_python, finish, stamped_checkpoint
 from operator_support import PodsOf, child_job, job_body
 from seqmodel.contract import JOB_PLURAL, LABEL_JOB, LABEL_REPLICATE
 from seqmodel.job import Job, JobConfigError, JobFailed, JobSpecError, JobStateError, WaitTimeout, joblog
@@ -204,9 +204,28 @@ def test_bad_jobs_are_refused_before_anything_is_sent(kwargs: dict, message: str
         Job(kwargs.pop("hparams"), kwargs.pop("backend"), **kwargs)
 
 
-def test_local_jobs_refuse_a_kubernetes_checkpoint(tmp_path: Path) -> None:
-    with pytest.raises(JobSpecError, match="checkpoint.fromJob: names a Kubernetes job; local runs take checkpoint.path"):
+def test_a_local_job_starts_from_another_local_job_by_name_each_replicate_from_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkpoint.fromJob finds the job's outputs in the job log, as the operator finds a job's in its status."""
+    monkeypatch.setenv("FAKE_RUN_CHECKPOINT", str(stamped_checkpoint(tmp_path / "model.ckpt", {"lr": 0.004})))
+    with pytest.raises(JobSpecError, match=r"checkpoint.fromJob: no local job pretrain in the job log .*jobs.jsonl"):
         local(tmp_path, checkpoint={"fromJob": "pretrain"})
+    source = local(tmp_path, name="pretrain", replicates=2).submit()
+    source.wait(timeout=60, poll=0.05, progress=False)
+    each = local(tmp_path, {"max_steps": 20}, name="more", replicates=2,
+                 checkpoint={"fromJob": "pretrain", "use": "resume", "eachReplicate": True}).submit()
+    each.wait(timeout=60, poll=0.05, progress=False)
+    assert each.canonical == "lr=0.004"  # a resumed run is named as its source (max_steps names no run)
+    for mine, theirs in zip(each.outputs(), source.outputs()):
+        assert argv_of(mine)[-1] == f"--resume_from_checkpoint={theirs / 'checkpoints' / 'last.ckpt'}"
+    one = local(tmp_path, {"task": "finetune"}, replicates=2, checkpoint={"fromJob": "pretrain", "replicate": 1})
+    one.submit().wait(timeout=60, poll=0.05, progress=False)
+    assert {argv_of(out)[-1] for out in one.outputs()} == {
+        f"--load_encoder_from_checkpoint={source.outputs()[1] / 'checkpoints' / 'last.ckpt'}"}
+    with pytest.raises(JobSpecError, match="checkpoint.eachReplicate: job pretrain has no replicate 2"):
+        local(tmp_path, replicates=3, checkpoint={"fromJob": "pretrain", "eachReplicate": True})
+    with pytest.raises(JobSpecError, match=r"checkpoint.replicate: .*version_1/checkpoints/best.ckpt is not a file"):
+        local(tmp_path, checkpoint={"fromJob": "pretrain", "replicate": 1, "file": "checkpoints/best.ckpt"})
 
 
 def test_methods_need_a_submitted_job_and_submit_happens_once(tmp_path: Path) -> None:

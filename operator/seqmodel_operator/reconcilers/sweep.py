@@ -32,13 +32,12 @@ from typing import Any, Callable, Iterable, Mapping
 import kopf
 
 from seqmodel.contract import sweep_status as ss
-from seqmodel.contract.conditions import MESSAGE_MAX
+from seqmodel.contract.conditions import MESSAGE_MAX, now_iso
 from seqmodel.contract.space import SearchError, count
 from seqmodel.contract.sweep_plan import Launch, Search, run_name
 from seqmodel_operator import constants as C
 from seqmodel_operator.kube import Kube, TokenBucket, is_status
 from seqmodel_operator.settings import Settings
-from seqmodel_operator.status import now_iso
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import kopf
 
-from seqmodel.contract.conditions import set_condition
+from seqmodel.contract.conditions import now_iso, set_condition
 from seqmodel_operator import constants as C
 from seqmodel_operator import status as st
 from seqmodel_operator import versions
@@ -91,7 +91,7 @@ class Reconciler:
         self.apply_suspend(plan, existing.values())
         if first_status is not None and complete and not old.get("phase"):
             new, taken = st.compute(body, plan.canonical, children, lambda job: self.kube.job_pods(ns, job),
-                                    st.now_iso())
+                                    now_iso())
             if not taken:
                 first_status({k: v for k, v in new.items() if v is not None})
                 self.announce(body, old, new)
@@ -132,7 +132,7 @@ class Reconciler:
         old = body.get("status") or {}
         generation = int(meta.get("generation", 1))
         conditions = set_condition(list(old.get("conditions") or []), C.COND_READY, "False",
-                                      "WaitingForCheckpoint", message, generation, st.now_iso())
+                                      "WaitingForCheckpoint", message, generation, now_iso())
         if old.get("phase") != "Pending" or old.get("conditions") != conditions:
             self.kube.patch_training_job_status(meta["namespace"], meta["name"], {
                 "phase": "Pending", "conditions": conditions, "observedGeneration": generation},
@@ -196,7 +196,7 @@ class Reconciler:
                 jobs = self.kube.child_jobs(ns, uid)
                 name_of = canonical or old.get("canonicalName") or next(
                     (j["metadata"]["annotations"].get(C.ANNOTATION_CANONICAL) for j in jobs), "")
-                new, taken = st.compute(body, name_of, jobs, lambda job: self.kube.job_pods(ns, job), st.now_iso())
+                new, taken = st.compute(body, name_of, jobs, lambda job: self.kube.job_pods(ns, job), now_iso())
                 if not taken:
                     break
                 self.move_versions(body, taken, jobs)
@@ -251,7 +251,7 @@ class Reconciler:
         """End a job that cannot run: phase Failed, a condition saying why, an Event."""
         def compute(body: Mapping[str, Any]) -> dict[str, Any]:
             old = body.get("status") or {}
-            generation, now = int(body["metadata"].get("generation", 1)), st.now_iso()
+            generation, now = int(body["metadata"].get("generation", 1)), now_iso()
             conditions = set_condition(list(old.get("conditions") or []), C.COND_SUCCEEDED, "False", reason,
                                           message, generation, now)
             conditions = set_condition(conditions, C.COND_READY, "False", reason, message, generation, now)
