@@ -22,8 +22,8 @@ from typing import Any, Sequence
 
 from seqmodel import VERSION
 from seqmodel.config.resolve import default_parser, registry_of, resolve
-from seqmodel.contract import EXIT_USER_ERROR
-from seqmodel.errors import UserError
+from seqmodel.contract import EXIT_STOPPED, EXIT_USER_ERROR
+from seqmodel.errors import Stopped, UserError
 from seqmodel.hparam import Hparams
 from seqmodel.outputs.run_dir import write_termination_log
 from seqmodel.workspace.paths import add_src_to_path
@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary["error"] = one_line(err)
         print(f"error: {summary['error']}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Stopped as err:
+        summary["error"] = one_line(err)
+        print(summary["error"], file=sys.stderr)
+        return EXIT_STOPPED
     except BaseException as err:
         summary["error"] = f"{type(err).__name__}: {one_line(err)}"
         raise

@@ -160,6 +160,8 @@ TERMINATION_LOG_ENV = "SEQMODEL_TERMINATION_LOG"  # where a run writes its JSON 
 # --- the pod's exit codes that no retry can fix -------------------------------------------------------------
 EXIT_USER_ERROR = 2  # bad arguments or data: the message names them
 EXIT_VERSION_TAKEN = 3  # the version directory belongs to another run: the operator picks the next version
+# --- and the one of a run SIGTERM stopped (seqmodel.errors.Stopped): retried; training resumes its last.ckpt
+EXIT_STOPPED = 143  # 128 + 15, as a shell reports a process SIGTERM ended
 
 # --- phases and metrics of a job of replicates ---------------------------------------------------------------
 PENDING, RUNNING, SUCCEEDED, FAILED, SUSPENDED = "Pending", "Running", "Succeeded", "Failed", "Suspended"

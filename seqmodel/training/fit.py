@@ -8,11 +8,12 @@ from typing import Any, Mapping
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from seqmodel.components import load_class
 from seqmodel.config.resolve import Resolved
 from seqmodel.dataset.base import DataModuleBase
-from seqmodel.errors import UserError
+from seqmodel.errors import Stopped, UserError
 from seqmodel.outputs import checkpoint
 from seqmodel.outputs.run_dir import is_global_zero, prepare_output_dir, scalars, write_hparams, write_json
 from seqmodel.task.base import SeqTask
@@ -71,7 +72,10 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
     if hparams["mode"] == "test":
         writer = PredictionWriter(out / "predictions.tsv")
         trainer = build_trainer(hparams, out, [writer])
-        metrics = scalars(trainer.test(task, datamodule=datamodule, verbose=False)[0])
+        try:
+            metrics = scalars(trainer.test(task, datamodule=datamodule, verbose=False)[0])
+        except SIGTERMException:  # Lightning's SystemExit of status 0: predictions.tsv is not whole
+            raise Stopped("stopped by SIGTERM while testing; predictions.tsv is incomplete") from None
         summary["outputs"]["predictions"] = str(writer.path)
     else:
         has_val = hparams["limit_val_batches"] > 0
@@ -83,9 +87,13 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
         resume = start is not None and start.flag == "resume_from_checkpoint"
         if resume:  # an ASHA promotion's log shows it continues its trial's run, not a new one
             print(f"resuming from {start.path} at step {start.ckpt.get('global_step', 0)}", file=sys.stderr, flush=True)
-        trainer.fit(task, datamodule=datamodule, ckpt_path=start.path if resume else None)
-        metrics = scalars(trainer.callback_metrics)
         last = out / "checkpoints" / "last.ckpt"
+        try:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=start.path if resume else None)
+        except SIGTERMException:  # Lightning's SystemExit of status 0 at a step's end: not a finished run
+            trainer.save_checkpoint(last, weights_only=False)
+            raise Stopped(f"stopped by SIGTERM at step {trainer.global_step}; {last} resumes the run") from None
+        metrics = scalars(trainer.callback_metrics)
         trainer.save_checkpoint(last, weights_only=False)  # the final step, which may fall between validations
         if trainer.interrupted:  # Lightning turns Ctrl-C/SIGTERM into a quiet return; the run did not finish
             raise KeyboardInterrupt(f"interrupted at step {trainer.global_step}; resume with --resume_from_checkpoint=last")

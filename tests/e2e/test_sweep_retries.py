@@ -1,5 +1,6 @@
 """Issue 5: failed trials. A trial whose trainer dies once is retried and resumes from its checkpoint (a
-real run on node-0, the session's operator); trials that fail on every attempt are counted
+real run on node-0, the session's operator); a trial whose pod is evicted (preempted, drained) resumes
+the same way without spending a retry (issue 15); trials that fail on every attempt are counted
 failed once their retries are spent, and more of them than `maxFailedTrials` stop the sweep, saying why.
 
 The failing trials run on kwok nodes under the test's own operator, whose Job template makes pods with
@@ -16,6 +17,7 @@ import time
 from typing import Iterator
 
 import pytest
+from kubernetes import client
 
 from e2e_support import (INJECTED_ERROR, LABEL_SWEEP, RUN_TIMEOUT, SMALL, OperatorProcess, StjWatch, condition,
                          first_checkpoint, get_stj, get_sweep, job_pods, kubectl_apply, kwok_operator, pid_alive,
@@ -56,6 +58,38 @@ def test_a_trial_whose_trainer_dies_once_is_retried_and_resumes(cluster, api, co
     (retry,) = [p for p in pods.values() if p.status.phase == "Succeeded"]
     assert "resuming from" in trainer_log(core, ns, retry)
     assert not (run_dir / ".attempts").exists(), "the retry started afresh instead of resuming"
+    assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == SMALL["max_steps"]
+
+
+@pytest.mark.slow
+def test_an_evicted_trial_resumes_without_spending_a_retry(cluster, api, core, batch, op_namespace, claims):
+    """The Eviction API marks the pod DisruptionTarget, which the Job's podFailurePolicy ignores: with no
+    retries at all, the trial still succeeds, its replacement pod resuming from the checkpoint."""
+    ns, name = op_namespace, "evicted"
+    c = claims(ns)
+    template = {k: v for k, v in small_job("unused", c)["spec"].items() if k != "backoffLimit"}
+    manifest = sweep(name, {"template": template, "parameters": {"list": [{"lr": 0.003}]}, "trialRetries": 0,
+                            "maxFailedTrials": 0, "objective": {"metric": "val/loss"}})
+    assert kubectl_apply(cluster.kubectl, ns, manifest).returncode == 0
+    trial = f"{name}-0"
+    obj = wait_stj_replicates(api, ns, trial, timeout=RUN_TIMEOUT)
+    assert obj["spec"]["backoffLimit"] == 0
+    run_dir = c.run_dir(obj["status"])
+    job_name = obj["status"]["replicates"][0]["job"]
+    first_pod, _ = trainer_pid(core, ns, job_name, cluster.containerd)
+    first_checkpoint(run_dir)
+
+    core.create_namespaced_pod_eviction(first_pod, ns, client.V1Eviction(
+        metadata=client.V1ObjectMeta(name=first_pod, namespace=ns)))
+
+    status = wait_sweep_phase(api, ns, name, "Succeeded", RUN_TIMEOUT)["status"]
+    assert {k: status[k] for k in ("created", "succeeded", "failed")} == {"created": 1, "succeeded": 1, "failed": 0}
+    (rep,) = get_stj(api, ns, trial)["status"]["replicates"]
+    assert (rep["phase"], rep["restarts"], rep["version"], rep["job"]) == ("Succeeded", 0, 0, job_name)
+    assert not batch.read_namespaced_job(job_name, ns).status.failed  # the eviction was not counted
+    (replacement,) = [p for p in job_pods(core, ns, job_name) if p.status.phase == "Succeeded"]
+    assert replacement.metadata.name != first_pod
+    assert "resuming from" in trainer_log(core, ns, replacement)
     assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == SMALL["max_steps"]
 
 

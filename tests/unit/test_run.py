@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -17,7 +21,7 @@ from conftest import LABELS, TINY
 import seqmodel.outputs.checkpoint
 from seqmodel import VERSION, run
 from seqmodel.hparam import registry
-from seqmodel.contract import TERMINATION_LOG_ENV
+from seqmodel.contract import EXIT_STOPPED, TERMINATION_LOG_ENV
 from seqmodel.outputs.run_dir import compact_summary, is_global_zero, write_termination_log
 from seqmodel.training.trainer import fraction_or_count
 
@@ -268,3 +272,34 @@ def test_a_log_that_is_no_terminal_gets_progress_lines(tmp_path: Path, fake_data
     assert [v.split()[3] for v in validations] == ["3", "6"]
     assert all("val/loss" in v for v in validations)
     assert not any("\r" in line or "it/s" in line for line in lines)
+
+
+def test_sigterm_stops_training_with_a_checkpoint_and_an_exit_code_a_job_retries(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Lightning ends fit on SIGTERM (an eviction, a preemption) with a SystemExit of status 0; a run so
+    stopped must not pass for a finished one: it exits EXIT_STOPPED, says where it stopped, and its
+    last.ckpt resumes it."""
+    data = Path(__file__).resolve().parents[2] / "data" / "genome"
+    sample = [f"--seq_file={data / 'genome.fa.gz'}", f"--train_intervals={data / 'train.bed'}",
+              f"--valid_intervals={data / 'valid.bed'}"]
+    out, log = tmp_path / "run", tmp_path / "summary.json"
+    args = [*(f"--{k}={v}" for k, v in TINY.items()), "--accelerator=cpu", "--val_check_interval=2",
+            "--limit_val_batches=1", f"--default_root_dir={out}", *sample]
+    env = {**os.environ, TERMINATION_LOG_ENV: str(log), "SEQMODEL_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "genome-cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "seqmodel.run", *args, "--max_steps=100000"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoints" / "best.ckpt").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == EXIT_STOPPED, err
+    summary = summary_of(log)
+    assert summary["status"] == "failed" and summary["error"] in err
+    step = int(re.fullmatch(r"stopped by SIGTERM at step (\d+); .*last\.ckpt resumes the run", summary["error"])[1])
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == step > 0
+    assert run.main([*args, "--resume_from_checkpoint=last", f"--max_steps={step + 2}"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == step + 2
