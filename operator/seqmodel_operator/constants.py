@@ -26,6 +26,7 @@ ANNOTATION_OUTPUT = f"{GROUP}/output-path"
 LABEL_SWEEP_UID = f"{GROUP}/sweep-uid"
 ANNOTATION_PARAMS = f"{GROUP}/params"  # the trial's searched hparams, as JSON: what TPE and the status read
 ANNOTATION_CONDITIONED = f"{GROUP}/conditioned-on"  # TPE: the finished trials its suggestion saw (index ranges)
+ANNOTATION_PROMOTED_AS = f"{GROUP}/promoted-as"  # ASHA: where a promoted trial stood at the rung below, then
 LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 
 # The longest SeqTrainingJob name: child Job names add `-<replicate>-v<version>` and must stay

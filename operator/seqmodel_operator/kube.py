@@ -94,6 +94,11 @@ class Kube:
         return self._unless(409, self.custom.create_namespaced_custom_object, C.GROUP, C.VERSION, namespace,
                             C.JOB_PLURAL, body)
 
+    def sweep_runs(self, namespace: str, sweep_uid: str) -> list[dict[str, Any]]:
+        """A sweep's runs as the API server holds them now: one consistent snapshot."""
+        return self._call(self.custom.list_namespaced_custom_object, C.GROUP, C.VERSION, namespace, C.JOB_PLURAL,
+                          label_selector=f"{C.LABEL_SWEEP_UID}={sweep_uid}")["items"]
+
     # SeqSweeps
     def patch_sweep_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """A merge patch of status. No resourceVersion: one reconcile of a sweep runs at a time, and it

@@ -90,6 +90,13 @@ class Asha:
         return out
 
 
+def standing(results: Iterable[RungResult], index: int, rung: int, goal: str = "min") -> str:
+    """Where trial `index` stands among the results at `rung` ("rank 2 of 9 finished at rung 0"): what a
+    promotion from that rung was decided on, recorded with it so that it can be checked afterwards."""
+    ranked = ranking([r for r in results if r.rung == rung], goal)
+    return f"rank {ranked.index(index) + 1} of {len(ranked)} finished at rung {rung}"
+
+
 def ranking(results: Iterable[RungResult], goal: str = "min") -> list[int]:
     """Trial indices of the results with a finite value, best first; ties go to the lower index."""
     sign = -1.0 if goal == "max" else 1.0

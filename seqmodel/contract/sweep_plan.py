@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Protocol, TypeVar
 
 from seqmodel.contract import MAX_JOB_NAME_CHARS, TERMINAL
-from seqmodel.contract.asha import Asha, RungResult
+from seqmodel.contract.asha import Asha, RungResult, standing
 from seqmodel.contract.space import SearchError, count, expand
 from seqmodel.contract.tpe import Observation, check_space, index_ranges, suggest
 
@@ -64,13 +64,15 @@ class Run:
 class Launch:
     """A run to start: trial `index` at `rung` with `params`; with ASHA its `budget` (max_steps), and from
     rung 1 on it resumes from the trial's run at rung - 1. `conditioned_on`: for TPE, the finished trials
-    its parameters were suggested from (index ranges)."""
+    its parameters were suggested from (index ranges); `promoted_as`: for a promotion, where the trial
+    stood at the rung below among the results known then (asha.standing)."""
 
     index: int
     rung: int
     params: dict[str, Any]
     budget: Optional[int] = None
     conditioned_on: Optional[str] = None
+    promoted_as: Optional[str] = None
 
 
 class Search:
@@ -123,8 +125,7 @@ class Search:
         if self.asha is None:
             return []
         runs = list(runs)
-        results = [RungResult(r.index, r.rung, r.value if r.phase == "Succeeded" else None) for r in runs if r.finished]
-        return self.asha.promotions(results, {(r.index, r.rung) for r in runs}, self.goal)
+        return self.asha.promotions(_results(runs), {(r.index, r.rung) for r in runs}, self.goal)
 
     def plan(self, runs: Iterable[Run], room: int) -> list[Launch]:
         """Up to `room` runs to start now: promotions (highest rungs first), then the lowest new indices."""
@@ -132,7 +133,8 @@ class Search:
         launches: list[Launch] = []
         params_of = {r.index: r.params for r in runs}
         for index, rung in self.promotions(runs)[:max(room, 0)]:
-            launches.append(Launch(index, rung, dict(params_of[index]), self.budget(rung)))
+            launches.append(Launch(index, rung, dict(params_of[index]), self.budget(rung),
+                                   promoted_as=standing(_results(runs), index, rung - 1, self.goal)))
         taken = set(params_of)
         index = 0
         while len(launches) < room and index < self.total:
@@ -169,3 +171,8 @@ class Search:
             else:
                 out.append(Observation(run.index, run.params, "complete", run.value))
         return out
+
+
+def _results(runs: Iterable[Run]) -> list[RungResult]:
+    """The finished runs as ASHA ranks them: a failed run, or one without a value, has none."""
+    return [RungResult(r.index, r.rung, r.value if r.phase == "Succeeded" else None) for r in runs if r.finished]

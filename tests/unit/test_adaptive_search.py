@@ -163,6 +163,8 @@ def test_asha_promotes_before_it_starts_new_trials_and_resumes_with_the_next_bud
     launches = search.plan(runs, room=2)
     assert [(l.index, l.rung, l.budget) for l in launches] == [(1, 1, 60), (3, 0, 20)]
     assert launches[0].params == expand(GRID9)[1]  # a promotion keeps its trial's parameters
+    # it says what it was decided on; a new trial has no such record
+    assert (launches[0].promoted_as, launches[1].promoted_as) == ("rank 1 of 3 finished at rung 0", None)
 
 
 def test_an_asha_sweep_is_done_when_no_promotion_is_due() -> None:

@@ -161,11 +161,13 @@ def test_a_trial_is_the_template_with_its_parameters_owned_by_the_sweep() -> Non
 
 
 def test_an_asha_promotion_resumes_each_replicate_of_the_run_below_with_the_next_budget() -> None:
-    job = trial_job(sweep(replicates=2), Launch(7, 2, {"lr": 0.3}, budget=180, conditioned_on="0-6"))
+    job = trial_job(sweep(replicates=2), Launch(7, 2, {"lr": 0.3}, budget=180, conditioned_on="0-6",
+                                                promoted_as="rank 2 of 7 finished at rung 1"))
     assert job["metadata"]["name"] == "s-7-r2" and job["metadata"]["labels"][C.LABEL_RUNG] == "2"
     assert job["spec"]["hparams"] == {"d_model": 32, "lr": 0.3, "max_steps": 180}
     assert job["spec"]["checkpoint"] == {"fromJob": "s-7-r1", "use": "resume", "eachReplicate": True}
     assert job["metadata"]["annotations"][C.ANNOTATION_CONDITIONED] == "0-6"
+    assert job["metadata"]["annotations"][C.ANNOTATION_PROMOTED_AS] == "rank 2 of 7 finished at rung 1"
 
 
 # --- the reconciler ------------------------------------------------------------------------------------
@@ -176,6 +178,7 @@ class FakeKube:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
         self.refuse: set[int] = set()
+        self.lists = 0
 
     def create_training_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
         index = int(body["metadata"]["labels"][C.LABEL_TRIAL])
@@ -192,6 +195,10 @@ class FakeKube:
 
     def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.jobs.get(name)
+
+    def sweep_runs(self, namespace: str, sweep_uid: str) -> list[dict[str, Any]]:
+        self.lists += 1
+        return [j for j in self.jobs.values() if j["metadata"]["labels"][C.LABEL_SWEEP_UID] == sweep_uid]
 
 
 class Clock:
@@ -216,11 +223,12 @@ def setup() -> tuple[SweepReconciler, FakeKube, Clock, dict, dict]:
 
 
 def see(kube: FakeKube, trials: dict, uid: str = "sweep-uid", metrics: dict | None = None, **phases: str) -> None:
-    """The index catches up with the created trials; `phases` by name (s_0="Succeeded"), `metrics` too."""
-    trials[(NS, uid)] = [
-        trial_of(n, job["metadata"].get("labels") or {}, job["metadata"].get("annotations") or {},
-                    {"phase": phases.get(n.replace("-", "_"), "Pending"), "metrics": (metrics or {}).get(n, {})})
-        for n, job in kube.jobs.items()]
+    """The trials' status on the server, `phases` by name (s_0="Succeeded") and `metrics`, and the index
+    caught up with it."""
+    for n, job in kube.jobs.items():
+        job["status"] = {"phase": phases.get(n.replace("-", "_"), "Pending"), "metrics": (metrics or {}).get(n, {})}
+    trials[(NS, uid)] = [trial_of(n, job["metadata"].get("labels") or {}, job["metadata"].get("annotations") or {},
+                                  job["status"]) for n, job in kube.jobs.items()]
 
 
 def test_starts_no_more_than_parallelism_even_before_the_watch_shows_them(setup) -> None:
@@ -374,6 +382,23 @@ def test_an_asha_sweep_promotes_by_resuming_and_ends_with_its_best_at_the_top_ru
     assert sorted(n for n in kube.jobs if "-r2" in n) == []  # 2 finished rung 1: below eta, nobody goes on
     status = kube.statuses[-1]
     assert status["phase"] == "Succeeded" and status["bestTrial"]["name"] == "s-5-r1"
+
+
+def test_a_promotion_is_decided_on_a_snapshot_of_the_runs_not_on_a_stale_index(setup) -> None:
+    """kopf updates the index object by object: it may show s-4 finished before the better s-1 and s-5
+    that finished earlier. On that view s-4 is the best of three; in fact it is fourth of six."""
+    r, kube, clock, bodies, trials = setup
+    bodies[(NS, "s")] = [sweep(parallelism=6, objective={"metric": "loss"},
+                               schedule={"asha": {"min": 20, "max": 180, "eta": 3}})]
+    r.poke((NS, "s"))
+    losses = {f"s-{i}": {"loss": v} for i, v in enumerate([0.6, 0.2, 0.5, 0.4, 0.9, 0.3])}
+    see(kube, trials, metrics=losses, **{f"s_{i}": "Succeeded" for i in range(6)})
+    trials[(NS, "sweep-uid")] = [t for t in trials[(NS, "sweep-uid")] if t.name in ("s-0", "s-3", "s-4")]
+    assert kube.lists == 0
+    r.poke((NS, "s"))
+    assert kube.lists == 1  # the index's view would promote s-3: the pass listed the runs
+    assert sorted(n for n in kube.jobs if "-r" in n) == ["s-1-r1", "s-5-r1"]
+    assert kube.jobs["s-1-r1"]["metadata"]["annotations"][C.ANNOTATION_PROMOTED_AS] == "rank 1 of 6 finished at rung 0"
 
 
 def test_a_tpe_sweep_records_what_each_suggestion_saw(setup) -> None:

@@ -10,6 +10,12 @@ creates the next trials and writes the status when it changed. Any event of a sw
 trials asks for a reconcile (`poke`); reconciles of one sweep never overlap, and pokes that arrive during
 one are coalesced into a single rerun, so a burst of trial events costs one pass, not one each.
 
+ASHA promotions are the one decision made on a LIST: a promotion ranks a rung's results, and kopf updates
+the index object by object (each in its own worker, after a batching window), so the index can hold a
+later result without an earlier one, and a trial could be promoted on a view of its rung that never was.
+When the index's view would promote, the pass decides again on a consistent snapshot of the sweep's runs;
+such passes are few (about one per promotion).
+
 Nothing is lost to a crash: run names are deterministic (`<sweep>-<index>`, and `-r<rung>` for an ASHA
 promotion; a second create meets 409) and a run's spec never changes, runs this process created but has
 not seen yet count as active (parallelism holds across the watch's delay), and the status is computed
@@ -137,6 +143,13 @@ class SweepReconciler:
         if status["phase"] in ("Pending", "Running") and search is not None:
             room = int(spec.get("parallelism", 1)) - progress.active
             launches = search.plan(runs, room) if room > 0 else []
+            if any(launch.rung > 0 for launch in launches):  # a promotion: decide on a consistent snapshot
+                listed = [trial_of(o["metadata"]["name"], o["metadata"].get("labels") or {},
+                                   o["metadata"].get("annotations") or {}, o.get("status") or {})
+                          for o in self.kube.sweep_runs(key[0], meta["uid"])]
+                progress = ss.Progress.of(_with_params(listed, search), state.started)
+                room = int(spec.get("parallelism", 1)) - progress.active
+                launches = search.plan(progress.plan_runs(metric), room) if room > 0 else []
             # Creates in parallel: a loaded API server answers each in tens to hundreds of milliseconds.
             for launch, problem in zip(launches, self.pool.map(lambda run: self.start(body, run), launches)):
                 if problem is None:
@@ -271,6 +284,8 @@ def trial_job(body: Mapping[str, Any], launch: Launch) -> dict[str, Any]:
     annotations = {C.ANNOTATION_PARAMS: json.dumps(launch.params, sort_keys=True)}
     if launch.conditioned_on is not None:
         annotations[C.ANNOTATION_CONDITIONED] = launch.conditioned_on
+    if launch.promoted_as is not None:
+        annotations[C.ANNOTATION_PROMOTED_AS] = launch.promoted_as
     return {
         "apiVersion": C.API_VERSION, "kind": C.JOB_KIND,
         "metadata": {
