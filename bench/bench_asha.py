@@ -1,0 +1,104 @@
+"""Adaptive sweeps on the sample genome (issue 15): ASHA against the full grid over the same 27
+configurations, and TPE against random search at an equal number of trials (median over seeds).
+
+Every sweep runs on the local backend (`search.sweep(..., backend="local")`), whose planner and status
+code are the operator's, with real training of tiny models through `python -m seqmodel.run`. Compute is
+counted in training steps, which the machine's noise does not move: a grid trial trains `max` steps, an
+ASHA run the steps from the rung below it to its own budget (a promotion resumes, so none twice).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from bench.report import write_section
+from seqmodel.contract.asha import Asha
+from seqmodel.job import search
+from seqmodel.job.sweep import SweepHandle
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {"seq_len": 100, "batch_size": 16, "n_heads": 2, "accelerator": "cpu", "warmup_steps": 10,
+        "limit_val_batches": 8, "log_every_n_steps": 20}
+GRID = {"lr": [3e-4, 2e-3, 1e-2], "d_model": [16, 32, 64], "n_layers": [1, 2, 3]}  # 27 configurations
+ASHA = {"min": 20, "max": 180, "eta": 3}
+SPACE = {"lr": {"distribution": "loguniform", "low": 1e-4, "high": 3e-2},
+         "d_model": {"distribution": "choice", "values": [16, 32, 64]},
+         "n_layers": {"distribution": "int", "low": 1, "high": 3}}
+TRIALS, SEARCH_STEPS, SEEDS = 12, 60, (0, 1, 2)
+PARALLELISM = 2  # the machine's cores
+
+
+def run_sweep(name: str, out: Path, parameters: Mapping[str, Any], hparams: Mapping[str, Any],
+              **kwargs: Any) -> SweepHandle:
+    sweep = search.sweep(name, {**BASE, **hparams}, parameters, backend="local", parallelism=PARALLELISM,
+                         output_dir=str(out), data_root=str(ROOT / "data"), **kwargs)
+    sweep.wait(progress=False)
+    return sweep
+
+
+def asha_steps(rungs: list[int], asha: Asha) -> int:
+    """Training steps of ASHA runs at these rungs: each trains from the rung below's budget to its own."""
+    budgets = (0, *asha.budgets)
+    return sum(budgets[rung + 1] - budgets[rung] for rung in rungs)
+
+
+def best_value(sweep: SweepHandle) -> float:
+    best = sweep.best()
+    assert best is not None and best.value is not None, f"sweep {sweep.name} has no best trial"
+    return float(best.value)
+
+
+def main() -> None:
+    asha = Asha.from_spec(ASHA)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        grid = run_sweep("grid", out, {"grid": GRID}, {"max_steps": ASHA["max"], "val_check_interval": ASHA["max"]})
+        halving = run_sweep("asha", out, {"grid": GRID}, {"val_check_interval": ASHA["min"]}, asha=ASHA)
+        rungs = [int(job.name.rsplit("-r", 1)[1]) if "-r" in job.name else 0 for job in halving.trials()]
+        searches: dict[str, list[float]] = {"random": [], "tpe": []}
+        for seed in SEEDS:
+            fixed = {"max_steps": SEARCH_STEPS, "val_check_interval": SEARCH_STEPS}
+            searches["random"].append(best_value(run_sweep(
+                f"random-{seed}", out, {"random": SPACE, "trials": TRIALS, "seed": seed}, fixed)))
+            searches["tpe"].append(best_value(run_sweep(
+                f"tpe-{seed}", out, search.tpe(SPACE, trials=TRIALS, seed=seed), fixed)))
+    grid_best, asha_best = best_value(grid), best_value(halving)
+    grid_steps, steps = len(grid.trials()) * ASHA["max"], asha_steps(rungs, asha)
+    met = asha_best <= grid_best * 1.02 and steps * 3 <= grid_steps
+    medians = {name: statistics.median(values) for name, values in searches.items()}
+    per_rung = ", ".join(f"{sum(r == rung for r in rungs)} at rung {rung} ({budget} steps)"
+                         for rung, budget in enumerate(asha.budgets))
+    body = f"""
+The sample genome (`data/genome`), tiny transformers, `python -m seqmodel.run` for every run, through
+`search.sweep(..., backend="local")` (the operator's planner and status code), {PARALLELISM} runs at a time.
+Base hparams: {", ".join(f"{k} {v}" for k, v in BASE.items())}. Objective: the last validation's val/loss.
+
+ASHA against the full grid, over the same {len(grid.trials())} configurations ({" x ".join(f"{k} {v}" for k, v in GRID.items())}):
+
+| search | runs | training steps | best val/loss |
+|---|---|---|---|
+| grid, every trial {ASHA["max"]} steps | {len(grid.trials())} | {grid_steps:,} | {grid_best:.4f} |
+| ASHA (min {ASHA["min"]}, max {ASHA["max"]}, eta {ASHA["eta"]}): {per_rung} | {len(rungs)} | {steps:,} ({steps / grid_steps:.0%}) | {asha_best:.4f} ({asha_best / grid_best - 1:+.1%}) |
+
+Goal: within 2% of the grid's best at a third of its steps or less: **{'met' if met else 'NOT met'}**.
+
+TPE against random search, {TRIALS} trials of {SEARCH_STEPS} steps each, over lr (log-uniform 1e-4 to 3e-2), d_model
+(16, 32, 64) and n_layers (1 to 3); best val/loss per seed ({", ".join(map(str, SEEDS))}) and the median:
+
+| search | best per seed | median |
+|---|---|---|
+| random | {", ".join(f"{v:.4f}" for v in searches["random"])} | {medians["random"]:.4f} |
+| TPE | {", ".join(f"{v:.4f}" for v in searches["tpe"])} | {medians["tpe"]:.4f} |
+
+Goal: TPE's median best is better than random's: **{'met' if medians["tpe"] < medians["random"] else 'NOT met'}**.
+"""
+    write_section("asha", "Adaptive sweeps: ASHA against the grid, TPE against random search",
+                  ".venv/bin/python -m bench asha", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
