@@ -30,7 +30,7 @@ KS = (0, 3, 5)  # base frequency, 3+3-mer, 5+5-mer
 RECIPE = ["--accelerator=cpu", "--val_check_interval=0.25", "--limit_val_batches=20", "--log_every_n_steps=50"]
 # One corruption to test every model with: BERT's (12% mask token, 1.5% random, 1.5% kept).
 EVAL_MASKING = ["--mask_prop=0.12", "--random_prop=0.015", "--keep_prop=0.015"]
-STEPS = 900
+STEPS = 850  # about 18 minutes here, inside the 20 the goal allows
 BUDGET_S = 20 * 60
 
 

@@ -131,7 +131,8 @@ def sizes(alphabet: Alphabet) -> str:
                     f"{lit * flops / peak:.0%} |")
     return f"""
 ptmask, {hp['precision']}, CPU, {SIZE_STEPS} timed steps after {SIZE_WARMUP} warm-up, median of {SIZE_REPEATS};
-attention_dropout 0 (the default), dropout 0.1. Matmul ceiling: float32 1024 x 1024 products on this
+the registry's defaults otherwise (dropout {hp['dropout']}, attention_dropout {hp['attention_dropout']}, {hp['positional_encoding']},
+{hp['mask_prop'] + hp['random_prop'] + hp['keep_prop']:.0%} of positions selected). Matmul ceiling: float32 1024 x 1024 products on this
 machine, {peak / 1e9:.1f} GFLOP/s (median of 7). Achieved: Lightning tokens/s x analytic training FLOPs/token.
 
 | model | seq_len | batch | Lightning tokens/s | bare tokens/s | ratio | achieved GFLOP/s | of the matmul ceiling (goal 50%) |
