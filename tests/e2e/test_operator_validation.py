@@ -213,7 +213,7 @@ def test_missing_data_type_fails_once_naming_the_path(cluster, api, core, batch,
 
 
 @pytest.mark.parametrize("path, words", [
-    ("stj.spec.hparams.lr", ["<number>", "peak learning rate", "default: 0.001"]),
+    ("stj.spec.hparams.lr", ["<number>", "peak learning rate", "default: 0.002"]),
     ("stj.spec.hparams.positional_encoding", ["<string>", "positional encoding", "sinusoidal", "learned"]),
     ("stj.spec.checkpoint.fromJob", ["<string>", "SeqTrainingJob in this namespace"]),
 ])

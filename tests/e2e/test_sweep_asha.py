@@ -3,7 +3,9 @@ configurations (min 20, max 180, eta 3) trains for real on node-0 (the session's
 
 What must hold: 9 runs at rung 0; the best third of each rung's final results promoted (ASHA is
 asynchronous: a trial promoted while few had finished stays promoted, so a rung may send up more than a
-third; the rule at each decision is checked on tables in tests/unit/test_adaptive_search.py); each
+third, up to 7 of 9 when results come in best last); each promotion by the rule on the results it records
+(`seqmodel.dev/promoted-as`; tests/e2e/test_sweep_crash.py checks such records against the API server's
+history, tests/unit/test_adaptive_search.py the rule on tables); each
 promotion resuming every replicate from the run below (its log says so, and no step is trained twice);
 each run trained exactly to its rung's budget; and the best trial at the top rung.
 """
@@ -18,6 +20,7 @@ import pytest
 from e2e_support import (LABEL_SWEEP, RUN_TIMEOUT, job_pods, kubectl_apply, load_example, trainer_log,
                          trials_of, wait_sweep_phase)
 from seqmodel.contract.asha import RungResult, ranking
+from seqmodel_operator.constants import ANNOTATION_PROMOTED_AS as PROMOTED_AS
 
 SWEEP_TIMEOUT = 4 * RUN_TIMEOUT  # 13 small runs, 3 at a time on 2 shared cores
 LABEL_RUNG = "seqmodel.dev/rung"
@@ -41,7 +44,7 @@ def test_example_asha_sweep_promotes_the_best_by_resuming_and_ends_at_the_top_ru
     runs = {(int(r["metadata"]["labels"]["seqmodel.dev/trial"]), int(r["metadata"]["labels"][LABEL_RUNG])): r
             for r in trials_of(api, ns, name)}
     by_rung = [sorted(i for i, rung in runs if rung == k) for k in range(3)]
-    assert len(by_rung[0]) == 9 and 3 <= len(by_rung[1]) <= 5 and by_rung[2], sorted(runs)
+    assert len(by_rung[0]) == 9 and 3 <= len(by_rung[1]) <= 7 and by_rung[2], sorted(runs)
     value = {key: run["status"]["metrics"][metric] for key, run in runs.items()}
     # the rule on the final results: the top third of each rung went on, and only trials from the rung below
     for k in (0, 1):
@@ -58,6 +61,8 @@ def test_example_asha_sweep_promotes_the_best_by_resuming_and_ends_at_the_top_ru
             assert "checkpoint" not in run["spec"]
             continue
         below = runs[(index, rung - 1)]
+        rank, known = (int(w) for w in run["metadata"]["annotations"][PROMOTED_AS].split()[1:4:2])
+        assert rank <= known // 3 and known <= len(by_rung[rung - 1]), run["metadata"]["annotations"]
         assert run["spec"]["checkpoint"] == {"fromJob": below["metadata"]["name"], "use": "resume",
                                              "eachReplicate": True, "file": "checkpoints/last.ckpt",
                                              "replicate": 0}  # the last two: the CRD's defaults
@@ -78,5 +83,5 @@ def test_example_asha_sweep_promotes_the_best_by_resuming_and_ends_at_the_top_ru
         (k, budgets[k], counts[k], counts[k]) for k in range(3)]
     assert [r.get("promoted") for r in status["rungs"]] == [counts[1], counts[2], None]
     trained = sum(counts[k] * (budgets[k] - (budgets[k - 1] if k else 0)) for k in range(3))
-    assert trained < 9 * budgets[-1] / 2, f"{trained} steps: no saving over the grid's {9 * budgets[-1]}"
+    assert trained <= 9 * budgets[-1] * 2 / 3, f"{trained} steps: no saving over the grid's {9 * budgets[-1]}"
     assert LABEL_SWEEP in runs[top]["metadata"]["labels"]
