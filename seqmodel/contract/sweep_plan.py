@@ -132,9 +132,11 @@ class Search:
         runs = list(runs)
         launches: list[Launch] = []
         params_of = {r.index: r.params for r in runs}
-        for index, rung in self.promotions(runs)[:max(room, 0)]:
+        promotions = self.promotions(runs)[:max(room, 0)]
+        results = _results(runs) if promotions else []
+        for index, rung in promotions:
             launches.append(Launch(index, rung, dict(params_of[index]), self.budget(rung),
-                                   promoted_as=standing(_results(runs), index, rung - 1, self.goal)))
+                                   promoted_as=standing(results, index, rung - 1, self.goal)))
         taken = set(params_of)
         index = 0
         while len(launches) < room and index < self.total:

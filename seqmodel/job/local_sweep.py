@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional
 from seqmodel.contract import TERMINAL
 from seqmodel.contract import sweep_status as ss
 from seqmodel.contract.conditions import now_iso
-from seqmodel.contract.sweep_plan import Launch, Search, run_name
+from seqmodel.contract.sweep_plan import Launch, Run, Search, run_name
 from seqmodel.errors import UserError
 from seqmodel.job import spec as S
 from seqmodel.job.api import Job
@@ -82,23 +82,25 @@ class LocalSweep(SweepHandle):
         """One pass, as the operator's reconcile: the status from the runs, then the runs the plan starts.
         True when the sweep has ended and nothing runs."""
         with self._lock:
-            progress, status = self._compute()
+            progress, runs, status = self._compute()
             if status["phase"] in ("Pending", "Running") and not self._cancelled.is_set():
                 room = int(self.spec.get("parallelism", 1)) - progress.active
-                for launch in self.search.plan(progress.plan_runs(self._metric), room) if room > 0 else []:
+                for launch in self.search.plan(runs, room) if room > 0 else []:
                     try:
                         self._runs[(launch.index, launch.rung)] = (self._launch(launch), launch.params)
                     except UserError as err:
                         self._invalid = f"trial {launch.index}: {err}"
                         break
-                progress, status = self._compute()
+                progress, _, status = self._compute()
             return status["phase"] in TERMINAL and progress.active == 0
 
-    def _compute(self) -> tuple[ss.Progress, dict[str, Any]]:
+    def _compute(self) -> tuple[ss.Progress, list[Run], dict[str, Any]]:
+        """The runs as counted and as the planner takes them, and the status they make."""
         progress = ss.Progress.of(self._trial(key, job, params) for key, (job, params) in self._runs.items())
-        info = ss.SearchInfo.of(self.search, progress.plan_runs(self._metric))
-        self._status = ss.compute(self._object(), progress, info, now_iso(), self._invalid)
-        return progress, self._status
+        runs = progress.plan_runs(self._metric)
+        self._status = ss.compute(self._object(), progress, ss.SearchInfo.of(self.search, runs), now_iso(),
+                                  self._invalid)
+        return progress, runs, self._status
 
     def _launch(self, launch: Launch) -> Job:
         """A run as the operator's trial_job makes it: the base hparams and the trial's, ASHA's budget, and
