@@ -1,11 +1,12 @@
-"""Attention dropout and the fused attention kernel: the 1.3 recipe (dropout 0.1 on the attention weights
-too) against 1.4's default (`attention_dropout=0`, residual and embedding dropout unchanged), at the
-lengths users train, same process, alternating repeats.
+"""What the attention path costs at the lengths users train, same process, alternating repeats: attention
+dropout (the 1.3 recipe against 1.4's `attention_dropout=0`) and rotary positions (1.5's RoPE against
+the sinusoidal positions added to the embeddings before it).
 
 With dropout on the attention weights, `scaled_dot_product_attention` on CPU leaves its fused kernel for
 the unfused one, which materialises the [B, H, L, L] score, mask and probability tensors every layer and
 step: large allocations the allocator returns to the kernel (munmap) and takes back. The share of the
-loop's CPU time spent in the kernel (system time) shows that churn.
+loop's CPU time spent in the kernel (system time) shows that churn. RoPE adds elementwise work on every
+layer's queries and keys instead, which the table prices against the whole training step.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import copy
 import resource
 import statistics
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -24,11 +25,15 @@ from seqmodel.hparam import registry
 from seqmodel.task.ptmask import PtMaskTask
 
 WARMUP, STEPS, REPEATS = 2, 4, 3
-LENGTHS = (512, 1000)  # 1000 is the default seq_len
-RECIPES = {"1.3 recipe: attention_dropout = dropout = 0.1": {"dropout": 0.1, "attention_dropout": 0.1},
+BASE = {"batch_size": 8, "accelerator": "cpu"}  # the default model: d_model 128, 4 layers, 4 heads, d_ff 512
+# Each comparison at its lengths (1000 is the default seq_len); every recipe gives what it compares.
+DROPOUT = {"1.3 recipe: attention_dropout = dropout = 0.1": {"dropout": 0.1, "attention_dropout": 0.1},
            "1.4 default: attention_dropout 0, dropout 0.1": {"dropout": 0.1, "attention_dropout": 0.0},
            "no dropout at all": {"dropout": 0.0, "attention_dropout": 0.0}}
-BASE = {"batch_size": 8, "accelerator": "cpu"}  # the default model: d_model 128, 4 layers, 4 heads, d_ff 512
+POSITIONS = {"sinusoidal, added to the embeddings (1.4)": {"positional_encoding": "sinusoidal"},
+             "rope, rotating queries and keys (1.5 default)": {"positional_encoding": "rope"}}
+COMPARISONS = (("dropout", DROPOUT, {"positional_encoding": "sinusoidal"}, (512, 1000)),
+               ("positions", POSITIONS, {"dropout": 0.0, "attention_dropout": 0.0}, (1000,)))
 
 
 def timed(template: PtMaskTask, data: list[dict[str, torch.Tensor]], hp: dict[str, Any]) -> tuple[float, float]:
@@ -40,34 +45,47 @@ def timed(template: PtMaskTask, data: list[dict[str, torch.Tensor]], hp: dict[st
     return rate, system / max(system + user, 1e-9)
 
 
-def main() -> None:
+def compare(recipes: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any], length: int) -> list[str]:
+    """Table rows: each recipe's tokens/s, its ratio to the first recipe's, and its kernel share."""
     alphabet = Alphabet.dna()
+    hps = {name: registry().parse_dict({**BASE, **fixed, **recipe, "seq_len": length})
+           for name, recipe in recipes.items()}
+    templates = {}
+    for name, hp in hps.items():  # the same seed: the same initial weights
+        torch.manual_seed(0)
+        templates[name] = PtMaskTask(hp, alphabet)
+    data = batches(alphabet, next(iter(hps.values())), WARMUP + STEPS)
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in hps}
+    for _ in range(REPEATS):
+        for name, hp in hps.items():
+            runs[name].append(timed(templates[name], data, hp))
+    base = statistics.median(rate for rate, _ in runs[next(iter(hps))])
     rows = []
-    for length in LENGTHS:
-        hps = {name: registry().parse_dict({**BASE, **recipe, "seq_len": length}) for name, recipe in RECIPES.items()}
-        templates = {}
-        for name, hp in hps.items():  # the same seed: the same initial weights, dropout set per recipe
-            torch.manual_seed(0)
-            templates[name] = PtMaskTask(hp, alphabet)
-        data = batches(alphabet, next(iter(hps.values())), WARMUP + STEPS)
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in hps}
-        for _ in range(REPEATS):
-            for name, hp in hps.items():
-                runs[name].append(timed(templates[name], data, hp))
-        base = statistics.median(rate for rate, _ in runs[next(iter(hps))])
-        for name, measured in runs.items():
-            rate = statistics.median(r for r, _ in measured)
-            kernel = statistics.median(k for _, k in measured)
-            rows.append(f"| {length} | {name} | {rate:,.0f} | {rate / base:.2f}x | {kernel:.0%} |")
+    for name, measured in runs.items():
+        rate = statistics.median(r for r, _ in measured)
+        kernel = statistics.median(k for _, k in measured)
+        rows.append(f"| {length} | {name} | {rate:,.0f} | {rate / base:.2f}x | {kernel:.0%} |")
+    return rows
+
+
+def main() -> None:
+    tables = []
+    for label, recipes, fixed, lengths in COMPARISONS:
+        given = ", ".join(f"{k} {v}" for k, v in fixed.items())
+        rows = [row for length in lengths for row in compare(recipes, fixed, length)]
+        tables.append(f"""
+{label.capitalize()} ({given} in every row):
+
+| seq_len | recipe | tokens/s | vs the first | kernel |
+|---|---|---|---|---|
+""" + "\n".join(rows) + "\n")
     body = f"""
 ptmask, the default model (d_model 128, 4 layers, 4 heads, d_ff 512, conv_kernel 9), batch 8, float32, CPU,
 bare PyTorch loop (the Lightning loop is within a few % of it: the train section), {STEPS} timed steps after
 {WARMUP} warm-up, median of {REPEATS} alternating repeats. "kernel": the loop's system CPU time over its total.
-
-| seq_len | recipe | tokens/s | vs 1.3 | kernel |
-|---|---|---|---|---|
-""" + "\n".join(rows) + "\n"
-    write_section("attention", "Attention dropout and the fused kernel", ".venv/bin/python -m bench attention", body)
+""" + "".join(tables)
+    write_section("attention", "Attention dropout, rotary positions and the fused kernel",
+                  ".venv/bin/python -m bench attention", body)
     print(body)
 
 

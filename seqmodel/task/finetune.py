@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 import torch
-from torchmetrics.classification import MultilabelAUROC
 
 from seqmodel.hparam import HparamError
 from seqmodel.model.base import SequenceHead
 from seqmodel.model.heads import MultiLabelHead
 from seqmodel.task.base import SeqTask
 from seqmodel.task.loss import BinaryCrossEntropy
+from seqmodel.task.metrics import per_label_auroc
 
 
 class FineTuneTask(SeqTask):
@@ -30,8 +30,8 @@ class FineTuneTask(SeqTask):
         self.label_names = list(label_names or [])
         self.head = self.make_head(len(self.label_names))
         self.loss = self.make_loss()
-        self.val_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
-        self.test_auroc = MultilabelAUROC(num_labels=len(self.label_names), average=None)
+        self.val_auroc = per_label_auroc(len(self.label_names))
+        self.test_auroc = per_label_auroc(len(self.label_names))
         if self.hparams["rc_average"] and not alphabet.has_complement:
             raise HparamError("hparam 'rc_average': the alphabet has no complement to take")
         complement = alphabet.complement_table if alphabet.has_complement else range(alphabet.n_tokens)
@@ -68,7 +68,7 @@ class FineTuneTask(SeqTask):
 
     def _log_auroc(self, stage: str) -> None:
         metric = getattr(self, f"{stage}_auroc")
-        per_label = metric.compute()  # [n_labels]
+        per_label = metric.compute().reshape(-1)  # [n_labels], one label's scalar included
         self.log(f"{stage}/auroc", per_label.mean(), prog_bar=True)
         for name, value in zip(self.label_names, per_label):
             self.log(f"{stage}/auroc_{name}", value)

@@ -1,9 +1,10 @@
-"""Metrics that torchmetrics does not have."""
+"""Metrics that torchmetrics does not have, or has only for some shapes."""
 
 from __future__ import annotations
 
 import torch
 from torchmetrics import Metric
+from torchmetrics.classification import BinaryAUROC, MultilabelAUROC
 
 
 class ConstantBaselineAccuracy(Metric):
@@ -24,3 +25,17 @@ class ConstantBaselineAccuracy(Metric):
 
     def compute(self) -> torch.Tensor:
         return self.counts.max() / self.counts.sum().clamp(min=1)
+
+
+class SingleLabelAUROC(BinaryAUROC):
+    """MultilabelAUROC's input shapes for one label, which torchmetrics' multilabel metric refuses: [B, 1]
+    probabilities and targets."""
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        super().update(preds[:, 0], target[:, 0])
+
+
+def per_label_auroc(n_labels: int) -> Metric:
+    """Each label's AUROC from [B, n_labels] inputs (one binary label is the common case). torchmetrics
+    squeezes a one-element result to a scalar: `.reshape(-1)` gives [n_labels] back."""
+    return SingleLabelAUROC() if n_labels == 1 else MultilabelAUROC(num_labels=n_labels, average=None)

@@ -54,6 +54,28 @@ def test_finetune_learns_planted_motifs(tiny_hparams: dict[str, Any]) -> None:
     assert {f"val/auroc_{name}" for name in LABELS} <= set(metrics)
 
 
+class OneLabel(FakeDataModule):
+    """The fake windows with their first label only: one binary label, the commonest fine-tuning task."""
+
+    def __init__(self, hparams: dict[str, Any]) -> None:
+        super().__init__(hparams)
+        for split in self.data.values():
+            split.labels = split.labels[:, :1]
+
+    @property
+    def label_names(self) -> list[str]:
+        return LABELS[:1]
+
+
+def test_finetune_on_a_single_label_logs_its_auroc(tiny_hparams: dict[str, Any]) -> None:
+    hp = {**tiny_hparams, "task": "finetune", "lr": 1e-2, "rc_average": True}
+    data = OneLabel(hp)
+    metrics = fit(build_task(hp, data.alphabet, data.label_names), data, steps=60)
+    assert metrics["val/auroc"] > 0.8
+    assert metrics[f"val/auroc_{LABELS[0]}"] == metrics["val/auroc"]
+    assert f"val/auroc_{LABELS[1]}" not in metrics
+
+
 def test_ptmask_loss_has_gradient_only_at_selected_positions(tiny_hparams: dict[str, Any]) -> None:
     data = FakeDataModule(tiny_hparams)
     task = PtMaskTask(tiny_hparams, data.alphabet)
