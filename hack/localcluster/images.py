@@ -418,6 +418,13 @@ class LocalImage:
     created: int = 0  # Unix time
 
 
+# Each RUN step's runtime copies its own binary into a sealed memfd; the kernel refuses the seal (EBUSY)
+# while something briefly pins the pages, which a busy machine sometimes does. The same build again resumes
+# from its cached layers.
+TRANSIENT_BUD_ERROR = "sealing memfd copy: Device or resource busy"
+BUD_ATTEMPTS = 3
+
+
 class Buildah:
     """The buildah CLI on the private storage."""
 
@@ -464,7 +471,15 @@ class Buildah:
                 "--build-arg", f"BASE_IMAGE={base}", "-f", str(dockerfile)]
         for tag in tags:
             args += ["-t", tag]
-        self.run(step, *args, str(context), logfile=logfile)
+        for attempt in range(1, BUD_ATTEMPTS + 1):
+            try:
+                self.run(step, *args, str(context), logfile=logfile)
+                return
+            except ImageError:
+                if attempt == BUD_ATTEMPTS or TRANSIENT_BUD_ERROR not in logfile.read_text(errors="replace"):
+                    raise
+                log(f"  {step}: the build step's runtime could not seal its own copy (EBUSY, a transient "
+                    f"kernel condition); again from the cached layers (attempt {attempt + 1} of {BUD_ATTEMPTS})")
 
 
 # --- the bases --------------------------------------------------------------------------------------------

@@ -166,6 +166,45 @@ def test_buildah_uses_a_private_overlay_storage_in_the_cache(tmp_path: Path, mon
     assert not cache.is_relative_to(ROOT)
 
 
+def failing_builds(tmp_path: Path, outputs: list[str]) -> tuple[images.Buildah, list[str]]:
+    """A Buildah whose `buildah bud` runs fail, one per output written to the log, then succeed."""
+    b = images.Buildah.__new__(images.Buildah)
+    calls: list[str] = []
+
+    def run(step: str, *args: str, logfile: Path | None = None) -> str:
+        calls.append(step)
+        if len(calls) <= len(outputs):
+            assert logfile is not None
+            logfile.write_text(outputs[len(calls) - 1])
+            raise images.ImageError(f"{step} failed (exit 1)")
+        return ""
+
+    b.run = run  # type: ignore[method-assign]
+    return b, calls
+
+
+def bud(b: images.Buildah, tmp_path: Path) -> None:
+    b.bud("building", tmp_path / "Dockerfile", tmp_path, ["localhost/x:1"], "localhost/base:1", tmp_path / "log")
+
+
+def test_a_build_whose_runtime_could_not_seal_its_copy_is_retried_from_the_cache(tmp_path: Path) -> None:
+    transient = f"STEP 7/12: RUN pip install .\nClose_Fd {images.TRANSIENT_BUD_ERROR}\nexit status 1\n"
+    b, calls = failing_builds(tmp_path, [transient])
+    bud(b, tmp_path)
+    assert len(calls) == 2
+    b, calls = failing_builds(tmp_path, [transient] * images.BUD_ATTEMPTS)
+    with pytest.raises(images.ImageError):
+        bud(b, tmp_path)
+    assert len(calls) == images.BUD_ATTEMPTS
+
+
+def test_a_build_that_fails_for_any_other_reason_is_not_retried(tmp_path: Path) -> None:
+    b, calls = failing_builds(tmp_path, ["STEP 7/12: RUN pip install .\nERROR: No matching distribution\n"])
+    with pytest.raises(images.ImageError):
+        bud(b, tmp_path)
+    assert len(calls) == 1
+
+
 def test_only_stale_temporary_files_are_cleared(tmp_path: Path) -> None:
     (tmp_path / "tmp" / "old-dir").mkdir(parents=True)
     (tmp_path / "tmp" / "old-file").write_text("x")
