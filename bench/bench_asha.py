@@ -1,5 +1,6 @@
 """Adaptive sweeps on the sample genome (issue 15): ASHA against the full grid over the same 27
-configurations, and TPE against random search at an equal number of trials (median over seeds).
+configurations (median over the seeds that shuffle ASHA's start order), and TPE against random search at
+an equal number of trials (median over seeds).
 
 Every sweep runs on the local backend (`search.sweep(..., backend="local")`), whose planner and status
 code are the operator's, with real training of tiny models through `python -m seqmodel.run`. Compute is
@@ -16,8 +17,11 @@ from typing import Any, Mapping
 
 from bench.report import write_section
 from seqmodel.contract.asha import Asha
+from seqmodel.contract.tpe import default_startup
 from seqmodel.job import search
 from seqmodel.job.sweep import SweepHandle
+
+Halving = tuple[int, float, list[int]]  # an ASHA sweep's training steps, best value and runs per rung
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"seq_len": 100, "batch_size": 16, "n_heads": 2, "accelerator": "cpu", "warmup_steps": 10,
@@ -51,13 +55,18 @@ def best_value(sweep: SweepHandle) -> float:
     return float(best.value)
 
 
+def halving(sweep: SweepHandle, asha: Asha) -> Halving:
+    rungs = [int(job.name.rsplit("-r", 1)[1]) if "-r" in job.name else 0 for job in sweep.trials()]
+    return asha_steps(rungs, asha), best_value(sweep), [rungs.count(k) for k in range(asha.top + 1)]
+
+
 def main() -> None:
     asha = Asha.from_spec(ASHA)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         grid = run_sweep("grid", out, {"grid": GRID}, {"max_steps": ASHA["max"], "val_check_interval": ASHA["max"]})
-        halving = run_sweep("asha", out, {"grid": GRID}, {"val_check_interval": ASHA["min"]}, asha=ASHA)
-        rungs = [int(job.name.rsplit("-r", 1)[1]) if "-r" in job.name else 0 for job in halving.trials()]
+        halvings = [halving(run_sweep(f"asha-{seed}", out, {"grid": GRID, "seed": seed},
+                                      {"val_check_interval": ASHA["min"]}, asha=ASHA), asha) for seed in SEEDS]
         searches: dict[str, list[float]] = {"random": [], "tpe": []}
         for seed in SEEDS:
             fixed = {"max_steps": SEARCH_STEPS, "val_check_interval": SEARCH_STEPS}
@@ -65,28 +74,34 @@ def main() -> None:
                 f"random-{seed}", out, {"random": SPACE, "trials": TRIALS, "seed": seed}, fixed)))
             searches["tpe"].append(best_value(run_sweep(
                 f"tpe-{seed}", out, search.tpe(SPACE, trials=TRIALS, seed=seed), fixed)))
-    grid_best, asha_best = best_value(grid), best_value(halving)
-    grid_steps, steps = len(grid.trials()) * ASHA["max"], asha_steps(rungs, asha)
+    grid_best, grid_steps = best_value(grid), len(grid.trials()) * ASHA["max"]
+    steps, asha_best = statistics.median(h[0] for h in halvings), statistics.median(h[1] for h in halvings)
     met = asha_best <= grid_best * 1.02 and steps * 3 <= grid_steps
     medians = {name: statistics.median(values) for name, values in searches.items()}
-    per_rung = ", ".join(f"{sum(r == rung for r in rungs)} at rung {rung} ({budget} steps)"
-                         for rung, budget in enumerate(asha.budgets))
+    rows = "\n".join(
+        f"| ASHA, seed {seed}: {', '.join(f'{n} at rung {k}' for k, n in enumerate(per_rung))} | {sum(per_rung)} | "
+        f"{spent:,} ({spent / grid_steps:.0%}) | {best:.4f} ({best / grid_best - 1:+.1%}) |"
+        for seed, (spent, best, per_rung) in zip(SEEDS, halvings))
     body = f"""
 The sample genome (`data/genome`), tiny transformers, `python -m seqmodel.run` for every run, through
 `search.sweep(..., backend="local")` (the operator's planner and status code), {PARALLELISM} runs at a time.
 Base hparams: {", ".join(f"{k} {v}" for k, v in BASE.items())}. Objective: the last validation's val/loss.
 
-ASHA against the full grid, over the same {len(grid.trials())} configurations ({" x ".join(f"{k} {v}" for k, v in GRID.items())}):
+ASHA against the full grid, over the same {len(grid.trials())} configurations ({" x ".join(f"{k} {v}" for k, v in GRID.items())}).
+ASHA (min {ASHA["min"]}, max {ASHA["max"]}, eta {ASHA["eta"]}: rungs of {", ".join(map(str, asha.budgets))} steps) starts the grid's
+trials in an order shuffled by the sweep's seed, so it runs once per seed ({", ".join(map(str, SEEDS))}):
 
 | search | runs | training steps | best val/loss |
 |---|---|---|---|
 | grid, every trial {ASHA["max"]} steps | {len(grid.trials())} | {grid_steps:,} | {grid_best:.4f} |
-| ASHA (min {ASHA["min"]}, max {ASHA["max"]}, eta {ASHA["eta"]}): {per_rung} | {len(rungs)} | {steps:,} ({steps / grid_steps:.0%}) | {asha_best:.4f} ({asha_best / grid_best - 1:+.1%}) |
+{rows}
+| ASHA, median over seeds | | {steps:,.0f} ({steps / grid_steps:.0%}) | {asha_best:.4f} ({asha_best / grid_best - 1:+.1%}) |
 
-Goal: within 2% of the grid's best at a third of its steps or less: **{'met' if met else 'NOT met'}**.
+Goal: within 2% of the grid's best at a third of its steps or less (medians): **{'met' if met else 'NOT met'}**.
 
 TPE against random search, {TRIALS} trials of {SEARCH_STEPS} steps each, over lr (log-uniform 1e-4 to 3e-2), d_model
-(16, 32, 64) and n_layers (1 to 3); best val/loss per seed ({", ".join(map(str, SEEDS))}) and the median:
+(16, 32, 64) and n_layers (1 to 3); TPE draws at random until {default_startup(TRIALS)} trials have finished (`startupTrials`' default);
+best val/loss per seed ({", ".join(map(str, SEEDS))}) and the median:
 
 | search | best per seed | median |
 |---|---|---|

@@ -297,13 +297,19 @@ def sweep_spec_schema() -> dict[str, Any]:
         "trials": _describe("with random or tpe: how many trials",
                             {"type": "integer", "minimum": 1, "maximum": C.MAX_TRIALS}),
         "seed": _describe("with random or tpe: the seed of the draws (the same seed gives the same trials; for tpe, "
-                          "the same finished trials too)", {"type": "integer", "minimum": 0, "default": 0}),
+                          "the same finished trials too); with asha, also the order grid, random and list trials "
+                          "start in", {"type": "integer", "minimum": 0, "default": 0}),
+        "startupTrials": _describe("with tpe: random draws until this many trials have finished (default: a "
+                                   "quarter of the trials, from 2 to 10)",
+                                   {"type": "integer", "minimum": 1, "maximum": C.MAX_TRIALS}),
     }, "x-kubernetes-validations": [
         {"rule": "(has(self.grid) ? 1 : 0) + (has(self.random) ? 1 : 0) + (has(self.list) ? 1 : 0) "
                  "+ (has(self.tpe) ? 1 : 0) == 1",
          "message": "spec.parameters: set exactly one of grid, random, list and tpe"},
         {"rule": "(has(self.random) || has(self.tpe)) == has(self.trials)",
-         "message": "spec.parameters.trials goes with random or tpe, and only them"}]}
+         "message": "spec.parameters.trials goes with random or tpe, and only them"},
+        {"rule": "!has(self.startupTrials) || has(self.tpe)",
+         "message": "spec.parameters.startupTrials goes with tpe only"}]}
     asha = {"type": "object", "required": ["min", "max"], "properties": {
         "resource": _describe("what a rung's budget sets", {"type": "string", "enum": ["max_steps"],
                                                            "default": "max_steps"}),

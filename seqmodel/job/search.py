@@ -20,21 +20,26 @@ from seqmodel.job.kube_backend import job_spec
 from seqmodel.job.kubeapi import KubeApi, Target
 from seqmodel.contract.space import MAX_TRIALS, SearchError, count, expand, grid, random
 from seqmodel.contract.sweep_plan import Search
-from seqmodel.contract.tpe import check_space
+from seqmodel.contract.tpe import check_space, check_startup
 from seqmodel.job.local_sweep import LocalSweep
 from seqmodel.job.sweep import Sweep, SweepHandle, checked_objective, sweep_body
 
 __all__ = ["SearchError", "check_parameters", "count", "expand", "grid", "random", "submit_all", "sweep", "tpe"]
 
 
-def tpe(space: Mapping[str, Mapping[str, Any]], trials: int, seed: int = 0) -> dict[str, Any]:
+def tpe(space: Mapping[str, Mapping[str, Any]], trials: int, seed: int = 0,
+        startup_trials: int | None = None) -> dict[str, Any]:
     """A sweep's `parameters` for TPE: `space` as for `random` (name -> {distribution, low, high} or
     {distribution: choice, values}); the operator asks Optuna's TPE for each of the `trials` when it starts,
-    from the trials finished by then, seeded by (`seed`, trial index)."""
+    from the trials finished by then, seeded by (`seed`, trial index). Draws are random until
+    `startup_trials` have finished (default: a quarter of the trials, from 2 to 10)."""
     check_space(space)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SearchError(f"trials: expected a whole number >= 1, got {trials!r}")
-    return {"tpe": dict(space), "trials": trials, "seed": seed}
+    parameters = {"tpe": dict(space), "trials": trials, "seed": seed}
+    if startup_trials is not None:
+        parameters["startupTrials"] = check_startup(startup_trials, "startup_trials")
+    return parameters
 
 
 def check_parameters(parameters: Mapping[str, Any], base: Mapping[str, Any] | None = None,

@@ -140,6 +140,8 @@ REFUSED = {  # id: (manifest, what stderr must name)
                                            trials=4)), "spec.parameters.tpe.dropout.high"),
     "tpe-without-trials": (case(params(tpe={"lr": {"distribution": "loguniform", "low": 1e-4, "high": 1e-2}})),
                            "spec.parameters.trials goes with random or tpe"),
+    "startup-trials-without-tpe": (case(params(grid={"lr": [0.1]}, startupTrials=3)),
+                                   "spec.parameters.startupTrials goes with tpe only"),
     "tpe-without-objective": (case(params(tpe={"lr": {"distribution": "loguniform", "low": 1e-4, "high": 1e-2}},
                                           trials=4)), "spec.objective: tpe and asha rank trials by it"),
     "asha-min-over-max": (case(lambda m: m["spec"].update(schedule={"asha": {"min": 90, "max": 30}},

@@ -9,8 +9,8 @@ import pytest
 
 from seqmodel.contract.asha import Asha, RungResult, ranking
 from seqmodel.contract.space import SearchError, expand
-from seqmodel.contract.sweep_plan import Run, Search
-from seqmodel.contract.tpe import Observation, check_space, index_ranges, sampler_seed, suggest
+from seqmodel.contract.sweep_plan import Run, Search, start_order
+from seqmodel.contract.tpe import Observation, check_space, default_startup, index_ranges, sampler_seed, suggest
 
 ASHA = Asha(min=20, max=180, eta=3)
 
@@ -88,30 +88,31 @@ def objective(params: dict) -> float:
     return (math.log10(params["lr"]) + 2.5) ** 2 + params["dropout"] + 0.01 * params["n_layers"]
 
 
-def history(n: int, seed: int = 0) -> list[Observation]:
+def history(n: int, seed: int = 0, startup: int = 10) -> list[Observation]:
     """n trials suggested one after another, each finished before the next is asked for."""
     out: list[Observation] = []
     for index in range(n):
-        params = suggest(SPACE, out, seed=seed, index=index)
+        params = suggest(SPACE, out, seed=seed, index=index, startup=startup)
         out.append(Observation(index, params, "complete", objective(params)))
     return out
 
 
 def test_the_same_history_and_seed_give_the_same_trial() -> None:
     past = history(12)
-    first = suggest(SPACE, past, seed=0, index=12)
-    assert suggest(SPACE, list(reversed(past)), seed=0, index=12) == first  # order does not matter
-    assert suggest(SPACE, past, seed=1, index=12) != first  # the sweep's seed does
+    first = suggest(SPACE, past, seed=0, index=12, startup=10)
+    assert suggest(SPACE, list(reversed(past)), seed=0, index=12, startup=10) == first  # order does not matter
+    assert suggest(SPACE, past, seed=1, index=12, startup=10) != first  # the sweep's seed does
     assert set(first) == set(SPACE) and 1e-4 <= first["lr"] <= 1e-1 and isinstance(first["n_layers"], int)
 
 
 def test_a_new_finished_trial_changes_only_later_suggestions() -> None:
     past = history(12)
-    before = [suggest(SPACE, past[:n], seed=0, index=n) for n in range(10, 13)]
+    before = [suggest(SPACE, past[:n], seed=0, index=n, startup=10) for n in range(10, 13)]
     assert [obs.params for obs in history(12)[10:12]] == before[:2]  # made again, the same trials
     extra = Observation(12, {"lr": 3e-3, "dropout": 0.0, "n_layers": 1, "positional_encoding": "rope"},
                         "complete", 0.0)
-    assert suggest(SPACE, [*past, extra], seed=0, index=13) != suggest(SPACE, past, seed=0, index=13)
+    assert suggest(SPACE, [*past, extra], seed=0, index=13, startup=10) != suggest(SPACE, past, seed=0, index=13,
+                                                                               startup=10)
 
 
 def test_tpe_concentrates_on_better_trials_than_its_random_start() -> None:
@@ -120,12 +121,20 @@ def test_tpe_concentrates_on_better_trials_than_its_random_start() -> None:
     assert statistics.median(o.value for o in past[15:]) < statistics.median(o.value for o in past[:10]) / 2
 
 
+def test_in_a_small_sweep_tpe_after_a_few_startup_trials_finds_better_than_random_draws() -> None:
+    # 12 trials, best of each over 10 seeds: TPE from the 4th trial, against 12 random draws (startup 12)
+    tpe = statistics.median(min(o.value for o in history(12, seed, startup=3)) for seed in range(10))
+    drawn = statistics.median(min(o.value for o in history(12, seed, startup=12)) for seed in range(10))
+    assert tpe < 0.8 * drawn, (tpe, drawn)
+    assert (default_startup(1), default_startup(12), default_startup(30), default_startup(1000)) == (2, 3, 7, 10)
+
+
 def test_trials_in_flight_pruned_and_failed_ones_are_taken() -> None:
     past = history(12)
     running = Observation(12, past[-1].params, "running")
     pruned = Observation(13, past[0].params, "pruned", value=5.0, step=20)
     failed = Observation(14, past[1].params, "failed")
-    params = suggest(SPACE, [*past, running, pruned, failed], seed=0, index=15)
+    params = suggest(SPACE, [*past, running, pruned, failed], seed=0, index=15, startup=10)
     assert set(params) == set(SPACE)
 
 
@@ -159,12 +168,40 @@ def test_without_a_schedule_the_plan_starts_the_lowest_new_indices() -> None:
 
 def test_asha_promotes_before_it_starts_new_trials_and_resumes_with_the_next_budget() -> None:
     search = Search(GRID9, {"asha": {"min": 20, "max": 180, "eta": 3}}, OBJECTIVE)
-    runs = [Run(i, 0, expand(GRID9)[i], "Succeeded", v) for i, v in enumerate([0.5, 0.2, 0.9])]
+    runs = [Run(i, 0, expand(GRID9)[i], "Succeeded", v) for i, v in zip(start_order(9, 0), [0.5, 0.2, 0.9])]
     launches = search.plan(runs, room=2)
-    assert [(l.index, l.rung, l.budget) for l in launches] == [(1, 1, 60), (3, 0, 20)]
-    assert launches[0].params == expand(GRID9)[1]  # a promotion keeps its trial's parameters
+    assert [(l.index, l.rung, l.budget) for l in launches] == [(runs[1].index, 1, 60), (start_order(9, 0)[3], 0, 20)]
+    assert launches[0].params == expand(GRID9)[runs[1].index]  # a promotion keeps its trial's parameters
     # it says what it was decided on; a new trial has no such record
     assert (launches[0].promoted_as, launches[1].promoted_as) == ("rank 1 of 3 finished at rung 0", None)
+
+
+def test_asha_starts_grid_random_and_list_trials_in_an_order_shuffled_by_the_seed() -> None:
+    asha = {"asha": {"min": 20, "max": 180, "eta": 3}}
+    order = [l.index for l in Search(GRID9, asha, OBJECTIVE).plan([], room=9)]
+    # pinned: a restarted operator, or another Python, must start the same trial next
+    assert order == start_order(9, 0) == [3, 7, 5, 2, 8, 4, 1, 6, 0]
+    assert [l.index for l in Search({**GRID9, "seed": 1}, asha, OBJECTIVE).plan([], room=9)] == start_order(9, 1) \
+        != order
+    assert all(l.params == expand(GRID9)[l.index] for l in Search(GRID9, asha, OBJECTIVE).plan([], room=9))
+    started = [Run(i, 0, {}, "Running") for i in order[:4]]
+    assert [l.index for l in Search(GRID9, asha, OBJECTIVE).plan(started, room=2)] == order[4:6]
+    listed = {"list": [{"lr": 0.1 * (i + 1)} for i in range(9)]}
+    assert [l.index for l in Search(listed, asha, OBJECTIVE).plan([], room=9)] == order
+    # without ASHA start order changes nothing, and TPE chooses a trial's parameters when it starts
+    assert [l.index for l in Search(GRID9).plan([], room=9)] == list(range(9))
+    tpe = {"tpe": SPACE, "trials": 4}
+    assert [l.index for l in Search(tpe, asha, OBJECTIVE).plan([], room=4)] == [0, 1, 2, 3]
+
+
+def test_a_startup_draw_says_so_and_tpe_conditions_on_the_finished_trials_after() -> None:
+    search = Search({"tpe": SPACE, "trials": 12, "startupTrials": 3}, objective=OBJECTIVE)
+    done = [Run(o.index, 0, o.params, "Succeeded", o.value) for o in history(3)]
+    (startup,) = search.plan(done[:2], room=1)
+    assert startup.conditioned_on == "none: random until 3 trials finish (2 had)"
+    (modelled,) = search.plan(done, room=1)
+    assert modelled.conditioned_on == "0-2"
+    assert Search({"tpe": SPACE, "trials": 12}, objective=OBJECTIVE).startup == 3  # a quarter of 12
 
 
 def test_an_asha_sweep_is_done_when_no_promotion_is_due() -> None:
@@ -203,6 +240,9 @@ def test_tpe_sees_asha_stopped_trials_as_pruned_at_their_rung() -> None:
     ({"tpe": SPACE, "trials": 5}, None, None, "objective.metric: ASHA and TPE rank trials"),
     (GRID9, {"asha": {"min": 20, "max": 180}}, None, "objective.metric"),
     (GRID9, {"asha": {"min": 20}}, OBJECTIVE, "schedule.asha.max"),
+    ({"tpe": SPACE, "trials": 5, "startupTrials": 0}, None, OBJECTIVE, "parameters.startupTrials: expected a whole"),
+    ({"tpe": SPACE, "trials": 5, "startupTrials": True}, None, OBJECTIVE, "parameters.startupTrials"),
+    ({**GRID9, "startupTrials": 3}, None, OBJECTIVE, "parameters.startupTrials: goes with tpe only"),
 ])
 def test_bad_searches_are_refused_naming_the_field(parameters: dict, schedule: dict | None,
                                                    objective: dict | None, message: str) -> None:

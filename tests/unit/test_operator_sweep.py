@@ -407,7 +407,8 @@ def test_a_tpe_sweep_records_what_each_suggestion_saw(setup) -> None:
     bodies[(NS, "s")] = [sweep(parallelism=2, objective={"metric": "loss"},
                                parameters={"tpe": space, "trials": 4, "seed": 1})]
     r.poke((NS, "s"))
-    assert [kube.jobs[n]["metadata"]["annotations"][C.ANNOTATION_CONDITIONED] for n in ("s-0", "s-1")] == ["", ""]
+    assert [kube.jobs[n]["metadata"]["annotations"][C.ANNOTATION_CONDITIONED] for n in ("s-0", "s-1")] == [
+        "none: random until 2 trials finish (0 had)"] * 2  # 2: the startup draws of a 4-trial sweep
     first = kube.jobs["s-0"]["spec"]["hparams"]["lr"]
     see(kube, trials, metrics={"s-0": {"loss": 1.0}, "s-1": {"loss": 2.0}}, s_0="Succeeded", s_1="Succeeded")
     r.poke((NS, "s"))

@@ -110,6 +110,9 @@ def test_a_tpe_sweep_with_asha_is_sent_as_the_operator_reads_it() -> None:
     assert spec["parameters"] == {"tpe": space, "trials": 30, "seed": 2}
     assert spec["schedule"] == {"asha": {"min": 20, "max": 180, "eta": 3}}
     assert check_parameters(spec["parameters"], BASE, spec["schedule"]) == 30
+    assert tpe(space, trials=30, startup_trials=5)["startupTrials"] == 5
+    with pytest.raises(SearchError, match="startup_trials: expected a whole number >= 1, got 0"):
+        tpe(space, trials=30, startup_trials=0)
 
 
 def test_sweep_takes_a_jobs_spec_or_a_spec_as_its_template() -> None:
