@@ -37,6 +37,10 @@ class DataModuleBase(pl.LightningDataModule):
     def label_names(self) -> list[str]:
         return []
 
+    def use_label_names(self, names: list[str]) -> None:
+        """Testing a fine-tuned model: the labels it predicts, from its checkpoint. A data module that reads
+        label names from its training files takes these instead, so that predicting needs none of them."""
+
     def windows(self, split: str) -> list[tuple[str, int, int]]:
         raise NotImplementedError(f"{type(self).__name__} does not list the windows of split {split!r}")
 

@@ -4,7 +4,8 @@ and fine-tuning (labelled: `task=finetune`). Relative paths resolve against hpar
 - ptmask: training windows are sampled at random inside `train_intervals` (`epoch_samples` per epoch,
   default total interval length / seq_len); valid/test windows tile their intervals deterministically.
 - finetune: every labelled interval is one sample, the window centred on it (see `labels.py`); training
-  visits them in a new order each epoch.
+  visits them in a new order each epoch. Testing a fine-tuned checkpoint takes its label names from the
+  checkpoint, and test_intervals may be a plain BED file (predictions only).
 - `reverse_complement`: training samples are reverse-complemented with p = 0.5 (labels unchanged).
 
 Epochs and DDP. The training sampler yields sample ids `epoch << 40 | index`; each rank takes its own
@@ -33,7 +34,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from seqmodel.dataset.base import DataModuleBase
 from seqmodel.dataset.cache import Genome
 from seqmodel.dataset.datasets import FixedWindows, SampledWindows, _GenomeWindows
-from seqmodel.dataset.labels import read_label_names, read_labelled_bed
+from seqmodel.dataset.labels import label_header, read_label_names, read_labelled_bed
 from seqmodel.dataset.seq import Alphabet, DataError, read_bed, split_paths
 from seqmodel.dataset.windows import sample_id, shard
 from seqmodel.workspace.paths import where_relative
@@ -143,18 +144,22 @@ class SeqDataModule(DataModuleBase):
         self.genome: Genome | None = None
         self.datasets: dict[str, _GenomeWindows] = {}
         self._label_names: list[str] | None = None
+        self._labels_from = "train_intervals"  # where the label names came from, for errors
         self._epoch = 0
         self._train_sampler: ShardSampler | None = None
 
     # -- labels ----------------------------------------------------------------------------------------
     @property
     def label_names(self) -> list[str]:
-        """Fine-tuning label names from the train_intervals header ([] for pretraining)."""
+        """Fine-tuning label names from the train_intervals header, or a checkpoint's ([] for pretraining)."""
         if not self.labelled:
             return []
         if self._label_names is None:
             self._label_names = read_label_names(self._path("train_intervals"))
         return self._label_names
+
+    def use_label_names(self, names: list[str]) -> None:
+        self._label_names, self._labels_from = list(names), "the checkpoint"
 
     def _path(self, hparam: str) -> Path:
         return _require(hparam, self.data_path(self.hparams[hparam]), self.hparams["data_root"], self.hparams[hparam])
@@ -186,13 +191,14 @@ class SeqDataModule(DataModuleBase):
         lengths = genome.lengths
         train = split == "train"
         rc = bool(self.hparams["reverse_complement"]) and train
+        if self.labelled and split == "test" and label_header(path) is None:  # intervals to predict on
+            return FixedWindows.centred(genome, read_bed(path, lengths), self.seq_len)
         if self.labelled:
             intervals, labels, names = read_labelled_bed(path, lengths)
             if names != self.label_names:
-                raise DataError(
-                    f"{path}: label columns {names} differ from those of train_intervals "
-                    f"{self.paths['train']} {self.label_names}"
-                )
+                source = f"train_intervals {self.paths['train']}" if self._labels_from == "train_intervals" \
+                    else self._labels_from
+                raise DataError(f"{path}: label columns {names} differ from those of {source} {self.label_names}")
             epoch = (int(self.hparams["epoch_samples"]) or None) if train else None
             return FixedWindows.centred(genome, intervals, self.seq_len, labels, reverse_complement=rc,
                                         seed=self.seed, epoch_size=epoch)

@@ -7,7 +7,8 @@ Format: a tab-separated BED file whose header line names the columns,
 
 Columns 1-3 are BED coordinates (0-based, half-open); every further column is one label, 0 or 1,
 named in the header (the header is required; names must be distinct). Track, browser, other '#'
-lines and blank lines are skipped. Each interval is one sample: the `seq_len` window centred on it.
+lines and blank lines are skipped. Each interval is one sample: the `seq_len` window centred on it. A fine-tuned model
+also predicts on a plain BED file (no header, no labels): its test mode then scores nothing.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def _check_names(path: Path, lineno: int, names: list[str]) -> list[str]:
     return names
 
 
-def read_label_names(path: str | os.PathLike[str]) -> list[str]:
-    """Label names from the header of a labelled-interval file (reads only up to the header)."""
+def label_header(path: str | os.PathLike[str]) -> list[str] | None:
+    """Label names from the header of a labelled-interval file, None when it has no header (reads only up
+    to the header)."""
     path = Path(path)
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
@@ -65,6 +67,14 @@ def read_label_names(path: str | os.PathLike[str]) -> list[str]:
                 return _check_names(path, lineno, fields[3:])
             if not _is_skipped(line):
                 break
+    return None
+
+
+def read_label_names(path: str | os.PathLike[str]) -> list[str]:
+    """Label names from the header of a labelled-interval file, which must have one."""
+    names = label_header(path)
+    if names is not None:
+        return names
     raise DataError(
         f"{path}: no header line '{HEADER_EXAMPLE}' before the first interval; fine-tuning needs "
         "labelled intervals (see data/README.md)"

@@ -60,14 +60,18 @@ class FineTuneTask(SeqTask):
 
     def _evaluate(self, stage: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self.evaluation_logits(batch["tokens"])
+        probs = torch.stack([torch.sigmoid(each) for each in logits]).mean(dim=0)  # [B, n_labels]
+        if "labels" not in batch:  # intervals to predict on, with nothing to score
+            return probs
         loss = torch.stack([self.loss(each, batch["labels"]).mean() for each in logits]).mean()
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)  # all ranks' shards, as AUROC is
-        probs = torch.stack([torch.sigmoid(each) for each in logits]).mean(dim=0)  # [B, n_labels]
         getattr(self, f"{stage}_auroc").update(probs, batch["labels"].long())
         return probs
 
     def _log_auroc(self, stage: str) -> None:
         metric = getattr(self, f"{stage}_auroc")
+        if not metric.update_called:  # unlabelled intervals
+            return
         per_label = metric.compute().reshape(-1)  # [n_labels], one label's scalar included
         self.log(f"{stage}/auroc", per_label.mean(), prog_bar=True)
         for name, value in zip(self.label_names, per_label):

@@ -62,6 +62,9 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
 
     task_class: type[SeqTask] = load_class("task", hparams["task"])
     datamodule = build_datamodule(hparams, labelled=task_class.needs_labels)
+    testing = start is not None and start.flag == "load_checkpoint_path" and hparams["mode"] == "test"
+    if testing and checkpoint.label_names_of(start.ckpt) is not None:  # not the files it was trained on
+        datamodule.use_label_names(checkpoint.label_names_of(start.ckpt))
     datamodule.setup("test" if hparams["mode"] == "test" else "fit")  # bad data fails before the trainer talks
     label_names = datamodule.label_names if task_class.needs_labels else None
     task = task_class.from_hparams(hparams, datamodule.alphabet, label_names)

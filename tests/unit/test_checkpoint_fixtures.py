@@ -81,6 +81,45 @@ def test_load_checkpoint_path_tests_both_tasks(version: str, tmp_path: Path) -> 
     assert header == ["chrom", "start", "end", "motif1", "motif2", "motif3", "motif4", "motif5"]
 
 
+def new_data(tmp_path: Path, labelled: bool) -> Path:
+    """A data root a fine-tuned model meets after training: the genome and intervals to predict, nothing else."""
+    root = tmp_path / "elsewhere"
+    root.mkdir()
+    shutil.copy(DATA / "genome.fa.gz", root / "genome.fa.gz")
+    rows = (DATA / "test.labels.bed").read_text().splitlines()[:21]
+    plain = ["\t".join(row.split("\t")[:3]) for row in rows[1:]]  # a BED file: no header, no labels
+    (root / "new.bed").write_text("\n".join(rows if labelled else plain) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("labelled", [True, False], ids=["labelled", "unlabelled"])
+def test_a_fine_tuned_model_predicts_from_its_checkpoint_the_genome_and_the_intervals_alone(
+        labelled: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, out = new_data(tmp_path, labelled), tmp_path / "predicted"
+    # no train_intervals or valid_intervals: the label names are the checkpoint's
+    assert run.main(["--mode=test", f"--load_checkpoint_path={fixture(VERSION, 'finetune')}", f"--data_root={root}",
+                     "--seq_file=genome.fa.gz", "--test_intervals=new.bed", f"--default_root_dir={out}",
+                     "--accelerator=cpu"]) == 0, capsys.readouterr().err
+    rows = (out / "predictions.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["chrom", "start", "end", "motif1", "motif2", "motif3", "motif4", "motif5"]
+    assert len(rows) == 1 + 20
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert ("test/auroc" in metrics) == labelled  # without labels: predictions, nothing to score
+
+
+def test_intervals_labelled_otherwise_than_the_model_are_refused_naming_the_checkpoint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = new_data(tmp_path, labelled=True)
+    rows = (root / "new.bed").read_text().splitlines()
+    (root / "new.bed").write_text("\n".join([rows[0].replace("motif5", "CTCF"), *rows[1:]]) + "\n")
+    assert run.main(["--mode=test", f"--load_checkpoint_path={fixture(VERSION, 'finetune')}", f"--data_root={root}",
+                     "--seq_file=genome.fa.gz", "--test_intervals=new.bed", f"--default_root_dir={tmp_path / 'o'}",
+                     "--accelerator=cpu"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith(f"error: {root / 'new.bed'}: label columns [") and \
+        "'CTCF'] differ from those of the checkpoint ['motif1'" in err
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_load_encoder_from_checkpoint_starts_finetuning(version: str, tmp_path: Path) -> None:
     out = tmp_path / "ft"
