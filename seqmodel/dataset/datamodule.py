@@ -33,9 +33,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from seqmodel.dataset.base import DataModuleBase
 from seqmodel.dataset.cache import Genome
-from seqmodel.dataset.datasets import FixedWindows, SampledWindows, _GenomeWindows
+from seqmodel.dataset.datasets import FixedWindows, SampledWindows, VariantWindows, _GenomeWindows
 from seqmodel.dataset.labels import label_header, read_label_names, read_labelled_bed
 from seqmodel.dataset.seq import Alphabet, DataError, read_bed, split_paths
+from seqmodel.dataset.variants import Variants, read_vcf
 from seqmodel.dataset.windows import sample_id, shard
 from seqmodel.workspace.paths import where_relative
 
@@ -293,3 +294,12 @@ class SeqDataModule(DataModuleBase):
 
     def predict_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
+
+    def variants(self) -> Variants:
+        """The SNVs of hparam `variants` (predict=variant_effect), checked against the genome."""
+        return read_vcf(self._path("variants"), self._genome())
+
+    def variant_dataloader(self, variants: Variants) -> DataLoader:
+        """Windows centred on `variants`, in their order."""
+        ds = VariantWindows(self._genome(), variants, self.seq_len)
+        return self._loader(ds, ShardSampler(len(ds), train=False))

@@ -10,7 +10,7 @@ when the dataset has labels, and "soft" bool [B, seq_len] (soft-masked positions
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -18,6 +18,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from seqmodel.dataset.cache import Genome
 from seqmodel.dataset.seq import DataError, Intervals
 from seqmodel.dataset.windows import WindowSampler, centred_starts, reverse_flags, split_id, tile_windows
+
+if TYPE_CHECKING:
+    from seqmodel.dataset.variants import Variants
 
 
 def chrom_indices(genome: Genome, intervals: Intervals) -> np.ndarray:
@@ -168,6 +171,24 @@ class FixedWindows(_GenomeWindows):
     def _locate(self, ids: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = index % len(self.chrom)
         return self.chrom[rows], self.start[rows], rows
+
+
+class VariantWindows(FixedWindows):
+    """The window centred on each variant, as the genome reads (the reference allele), with the variant's
+    offset in it ("site", int64 [B]) and its REF and ALT tokens ("ref", "alt", uint8 [B]): what
+    predict=variant_effect masks and scores."""
+
+    def __init__(self, genome: Genome, variants: "Variants", seq_len: int) -> None:
+        starts = centred_starts(variants.pos, variants.pos + 1, genome.sizes[variants.chrom], seq_len)
+        super().__init__(genome, variants.chrom, starts, seq_len)
+        self.site = (variants.pos - starts).astype(np.int64)
+        self.ref, self.alt = variants.ref, variants.alt
+
+    def __getitems__(self, ids: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
+        batch = super().__getitems__(ids)
+        rows = batch["index"] % len(self.chrom)
+        batch.update(site=self.site[rows], ref=self.ref[rows], alt=self.alt[rows])
+        return batch
 
 
 class SampledWindows(_GenomeWindows):

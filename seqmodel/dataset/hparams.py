@@ -24,6 +24,8 @@ HPARAMS = HparamGroup(
                "valid", tracked=False),
         Hparam("test_intervals", "genome/test.bed", str, "BED intervals to test on", "test",
                tracked=False),
+        Hparam("variants", "genome/variants.vcf", str, "predict=variant_effect: the VCF (plain or bgzip) "
+               "whose SNVs are scored; other records are skipped and counted", "vcf", tracked=False),
         Hparam("seq_len", 1000, int, "tokens per sample window", "len", minimum=1),
         Hparam("batch_size", 16, int, "samples per batch per device", "bs", minimum=1),
         Hparam("reverse_complement", True, bool, "augment training windows with the other strand",

@@ -8,7 +8,8 @@ can beat the base-frequency baseline, plus soft-masked (lowercase) repeat famili
 real assembly. Five 12-bp motifs are planted in 200-bp bins laid on a 600-bp grid; a bin's label k is 1
 exactly when motif k (either strand) occurs in it. Motifs sit in the central 100 bp of their bin and
 nowhere else in the genome, so the window centred on a bin sees exactly its bin's motifs for any
-seq_len from 100 to 1100. See data/README.md for the file formats.
+seq_len from 100 to 1100. Variants to score zero-shot are random SNVs in the test split, plus a
+multi-allelic record and a deletion that readers skip. See data/README.md for the file formats.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SPLITS = {
     "valid": [("chr3", 0, 300_000)],
     "test": [("chr3", 300_000, 600_000)],
 }
+N_VARIANTS = 200  # SNVs in variants.vcf, in the test split
 BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 COMPLEMENT = bytes.maketrans(b"ACGTacgt", b"TGCAtgca")
 
@@ -176,6 +178,31 @@ def fasta_gz(genome: dict[str, bytearray]) -> bytes:
     return out.getvalue()
 
 
+def variants_vcf(genome: dict[str, bytearray]) -> bytes:
+    """SNVs at N_VARIANTS + 2 distinct random positions of the test split (REF from the genome, another
+    base as ALT), two of which become a multi-allelic record and a deletion, for readers to skip. Drawn
+    from a generator of their own, so that adding them left the other files unchanged."""
+    rng = np.random.default_rng(SEED + 1)
+    spans = SPLITS["test"]
+    room = np.cumsum([end - start - 1 for _, start, end in spans])  # - 1: the deletion's second base
+    flat = np.sort(rng.choice(int(room[-1]), N_VARIANTS + 2, replace=False)).tolist()
+    multi, deletion = rng.choice(len(flat), 2, replace=False).tolist()
+    lines = ["##fileformat=VCFv4.2\n", "##source=seqmodel.dataset.sample\n", "##reference=genome.fa.gz\n"]
+    lines += [f"##contig=<ID={chrom},length={size}>\n" for chrom, size in CHROMS.items()]
+    lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    for i, x in enumerate(flat):
+        k = int(np.searchsorted(room, x, side="right"))
+        chrom, start, _ = spans[k]
+        pos = start + x - (int(room[k - 1]) if k else 0)
+        ref = chr(genome[chrom][pos]).upper()
+        others = [b for b in "ACGT" if b != ref]
+        alt = ",".join(others[:2]) if i == multi else others[int(rng.integers(0, 3))]
+        if i == deletion:
+            ref, alt = bytes(genome[chrom][pos : pos + 2]).decode().upper(), ref
+        lines.append(f"{chrom}\t{pos + 1}\tvar{i + 1}\t{ref}\t{alt}\t.\tPASS\t.\n")
+    return "".join(lines).encode()
+
+
 def write(out_dir: Path) -> list[Path]:
     rng = np.random.default_rng(SEED)
     genome, motifs, bins = build(rng)
@@ -192,6 +219,7 @@ def write(out_dir: Path) -> list[Path]:
                     rows.append(f"{chrom}\t{s}\t{e}\t" + "\t".join(map(str, lab)) + "\n")
         files[f"{split}.labels.bed"] = "".join(rows).encode()
     files["motifs.txt"] = "".join(f"{n}\t{m.decode()}\n" for n, m in zip(names, motifs)).encode()
+    files["variants.vcf"] = variants_vcf(genome)
     written = []
     for name, data in files.items():
         path = out_dir / name

@@ -236,7 +236,8 @@ def open_maybe_gzip(path: str | os.PathLike[str]) -> IO[bytes]:
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        raw.close()  # a GzipFile given a file object would leave it open when closed
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return raw
 
 

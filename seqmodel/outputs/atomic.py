@@ -26,9 +26,15 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def replace_durably(tmp: Path, path: Path) -> None:
+    """Rename a complete, synced `tmp` over `path`, and sync the directory so that the rename itself
+    survives a crash."""
+    os.replace(tmp, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

@@ -34,7 +34,7 @@ HPARAMS = HparamGroup(
                "repeats of a soft-masked genome (GPN uses 0.1); below 1 they are also left out of validation "
                "and test metrics (1: case is ignored)", "rw", minimum=0.0, maximum=1.0),
         Hparam("rc_average", False, bool, "finetune: evaluate (validate and test) each window on both strands "
-               "and average the probabilities, so a window and its reverse complement get the same prediction",
-               "rca"),
+               "and average the probabilities, so a window and its reverse complement get the same prediction; "
+               "predict=variant_effect: average each variant's score over both strands", "rca"),
     ],
 )

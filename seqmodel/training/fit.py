@@ -17,7 +17,7 @@ from seqmodel.errors import Stopped, UserError
 from seqmodel.outputs import checkpoint
 from seqmodel.outputs.run_dir import is_global_zero, prepare_output_dir, scalars, write_hparams, write_json
 from seqmodel.task.base import SeqTask
-from seqmodel.task.predictions import PredictionWriter
+from seqmodel.training import predict
 from seqmodel.training.trainer import build_trainer
 
 
@@ -65,7 +65,8 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
     testing = start is not None and start.flag == "load_checkpoint_path" and hparams["mode"] == "test"
     if testing and checkpoint.label_names_of(start.ckpt) is not None:  # not the files it was trained on
         datamodule.use_label_names(checkpoint.label_names_of(start.ckpt))
-    datamodule.setup("test" if hparams["mode"] == "test" else "fit")  # bad data fails before the trainer talks
+    if not (hparams["mode"] == "test" and hparams["predict"] == "variant_effect"):  # that reads a VCF alone
+        datamodule.setup("test" if hparams["mode"] == "test" else "fit")  # bad data fails before the trainer talks
     label_names = datamodule.label_names if task_class.needs_labels else None
     task = task_class.from_hparams(hparams, datamodule.alphabet, label_names)
     task.named_hparams = sorted(resolved.named)
@@ -73,13 +74,8 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
         load_weights(task, start.flag, start.path, start.ckpt)
 
     if hparams["mode"] == "test":
-        writer = PredictionWriter(out / "predictions.tsv")
-        trainer = build_trainer(hparams, out, [writer])
-        try:
-            metrics = scalars(trainer.test(task, datamodule=datamodule, verbose=False)[0])
-        except SIGTERMException:  # Lightning's SystemExit of status 0: predictions.tsv is not whole
-            raise Stopped("stopped by SIGTERM while testing; predictions.tsv is incomplete") from None
-        summary["outputs"]["predictions"] = str(writer.path)
+        trainer, outputs, metrics = predict.test(hparams, out, task, datamodule)
+        summary["outputs"].update(outputs)
     else:
         has_val = hparams["limit_val_batches"] > 0
         checkpoints = ModelCheckpoint(  # without validation there is no best: only last.ckpt

@@ -11,6 +11,14 @@ HPARAMS = HparamGroup(
     [
         Hparam("mode", "train", str, "train fits the model; test writes predictions", "mode",
                tracked=False, choices=("train", "test")),
+        Hparam("predict", "task", str, "test mode's output: task (what the task predicts: each window's "
+               "masked-token losses, or each interval's label probabilities), embeddings (the encoder's "
+               "mean-pooled embedding of each window: embeddings.npy and embeddings.tsv) or variant_effect "
+               "(each SNV of hparam variants scored by a masked-token model: log p(alt) - log p(ref) with the "
+               "variant masked, variant_effects.tsv)", "pred", tracked=False,
+               choices=("task", "embeddings", "variant_effect")),
+        Hparam("embed_positions", False, bool, "predict=embeddings: also every position's embedding "
+               "(embeddings_positions.npy, windows x seq_len x d_model)", "embpos", tracked=False),
         Hparam("default_root_dir", "out", str, "output directory of the run", "out", tracked=False),
         Hparam("max_steps", -1, int, "stop after this many optimizer steps (-1: no limit)", "ms",
                tracked=False, minimum=-1),
@@ -28,7 +36,8 @@ HPARAMS = HparamGroup(
                "ltb", tracked=False, minimum=0.0),
         Hparam("limit_val_batches", 1.0, float, "fraction (<= 1) or count (> 1) of valid batches",
                "lvb", tracked=False, minimum=0.0),
-        Hparam("limit_test_batches", 1.0, float, "fraction (<= 1) or count (> 1) of test batches",
+        Hparam("limit_test_batches", 1.0, float, "fraction (<= 1) or count (> 1) of test batches (also of "
+               "embeddings and variant_effect predictions)",
                "lteb", tracked=False, minimum=0.0),
         Hparam("log_every_n_steps", 50, int, "log training metrics every this many steps", "log",
                tracked=False, minimum=1),

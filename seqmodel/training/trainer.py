@@ -76,6 +76,7 @@ def build_trainer(hparams: Mapping[str, Any], out: Path, callbacks: Sequence[pl.
             limit_train_batches=fraction_or_count(hparams["limit_train_batches"]),
             limit_val_batches=fraction_or_count(hparams["limit_val_batches"]),
             limit_test_batches=fraction_or_count(hparams["limit_test_batches"]),
+            limit_predict_batches=fraction_or_count(hparams["limit_test_batches"]),  # test mode's other outputs
             log_every_n_steps=hparams["log_every_n_steps"],
             precision=hparams["precision"],
             accumulate_grad_batches=hparams["accumulate_grad_batches"],
