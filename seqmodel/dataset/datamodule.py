@@ -37,7 +37,7 @@ from seqmodel.dataset.datasets import FixedWindows, SampledWindows, VariantWindo
 from seqmodel.dataset.labels import label_header, read_label_names, read_labelled_bed
 from seqmodel.dataset.seq import Alphabet, DataError, read_bed, split_paths
 from seqmodel.dataset.variants import Variants, read_vcf
-from seqmodel.dataset.windows import sample_id, shard
+from seqmodel.dataset.windows import inference_slice, sample_id, shard
 from seqmodel.workspace.paths import where_relative
 
 __all__ = ["SeqDataModule", "read_label_names", "collate", "ShardSampler"]
@@ -187,6 +187,13 @@ class SeqDataModule(DataModuleBase):
         return self.datasets[split]
 
     def _make(self, split: str) -> _GenomeWindows:
+        windows = self._windows(split)
+        if split == "test" and isinstance(windows, FixedWindows):  # test mode may predict a slice of them
+            return windows.take(inference_slice(windows.n_windows, int(self.hparams["shard"]),
+                                                int(self.hparams["shards"])))
+        return windows
+
+    def _windows(self, split: str) -> _GenomeWindows:
         path = self._path(f"{split}_intervals")
         genome = self._genome()
         lengths = genome.lengths

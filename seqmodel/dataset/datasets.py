@@ -10,6 +10,7 @@ when the dataset has labels, and "soft" bool [B, seq_len] (soft-masked positions
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -157,6 +158,14 @@ class FixedWindows(_GenomeWindows):
 
     def __len__(self) -> int:
         return self.epoch_size
+
+    def take(self, rows: slice) -> "FixedWindows":
+        """These rows of the windows alone, renumbered from 0 (an inference shard's; may be none)."""
+        out = copy.copy(self)
+        out.chrom, out.start = self.chrom[rows], self.start[rows]
+        out.labels = None if self.labels is None else self.labels[rows]
+        out.epoch_size = len(out.chrom)
+        return out
 
     @property
     def n_windows(self) -> int:

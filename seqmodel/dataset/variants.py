@@ -38,6 +38,11 @@ class Variants:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def take(self, rows: slice) -> "Variants":
+        """These rows alone (an inference shard's); `skipped` stays the whole file's."""
+        return Variants(self.path, self.chrom[rows], self.pos[rows], self.ref[rows], self.alt[rows],
+                        self.ids[rows], self.lines[rows], self.skipped)
+
 
 def read_vcf(path: str | os.PathLike[str], genome: Genome) -> Variants:
     """The biallelic SNVs of a VCF (plain or bgzip), checked against `genome`; errors name file:line."""

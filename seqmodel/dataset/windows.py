@@ -120,6 +120,15 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
     return np.random.default_rng([seed & 0xFFFFFFFF, epoch, 0x5EC]).permutation(n).astype(np.int64)
 
 
+def inference_slice(n: int, shard: int, shards: int) -> slice:
+    """The rows of `n` that shard `shard` of `shards` predicts: contiguous, so the shards' outputs in shard
+    order are a one-process run's row for row, and balanced (sizes differ by at most one; when shards
+    outnumber rows, some are empty)."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} outside 0..{shards - 1}")
+    return slice(shard * n // shards, (shard + 1) * n // shards)
+
+
 def shard(
     n: int, rank: int, world_size: int, *, seed: int = 0, epoch: int = 0, shuffle: bool = False,
     pad: str = "fresh",

@@ -87,15 +87,14 @@ class EmbeddingWriter(BasePredictionWriter):
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.world_size > 1:
             raise ValueError("predict=embeddings runs on one device; spread a large run over shards instead")
-        rows = self.rows(trainer)
+        # the windows the loader yields: all of them, or the first limit_test_batches' worth
+        self.open(min(len(self.windows), int(trainer.num_predict_batches[0] * self.batch_size)))
+
+    def open(self, rows: int) -> None:
         self.arrays = {"mean": PendingArray(self.paths["embeddings"], (rows, self.d_model))}
         if self.positions:
             self.arrays["positions"] = PendingArray(self.paths["embeddings_positions"],
                                                     (rows, self.seq_len, self.d_model))
-
-    def rows(self, trainer: pl.Trainer) -> int:
-        """The windows the loader yields: all of them, or the first limit_test_batches' worth."""
-        return min(len(self.windows), int(trainer.num_predict_batches[0] * self.batch_size))
 
     def write_on_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, prediction: Any,
                            batch_indices: Optional[Sequence[int]], batch: Any, batch_idx: int,
@@ -105,6 +104,10 @@ class EmbeddingWriter(BasePredictionWriter):
             pending.array[index] = prediction[key].cpu().numpy()
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Rename the arrays into place and write the index (an empty shard's files have no rows)."""
         rows = len(self.arrays["mean"].array)
         for pending in self.arrays.values():
             pending.commit()

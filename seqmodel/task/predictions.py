@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -35,11 +35,15 @@ class PredictionWriter(pl.Callback):
             torch.distributed.all_gather_object(parts, rows)
             rows = {index: values for part in parts for index, values in part.items()}
         if trainer.is_global_zero:
-            windows = trainer.datamodule.windows("test")
-            with atomic_open(self.path) as handle:
-                handle.write("\t".join(["chrom", "start", "end", *pl_module.prediction_columns]) + "\n")
-                for index in sorted(rows):
-                    chrom, start, end = windows[index]
-                    values = (f"{v:.6g}" for v in rows[index])
-                    handle.write("\t".join([chrom, str(start), str(end), *values]) + "\n")
+            self.write(rows, trainer.datamodule.windows("test"), pl_module.prediction_columns)
         self._rows = {}
+
+    def write(self, rows: dict[int, list[float]], windows: Sequence[tuple[str, int, int]],
+              columns: Sequence[str]) -> None:
+        """The file, from each window's values by window index (an empty shard's has its header alone)."""
+        with atomic_open(self.path) as handle:
+            handle.write("\t".join(["chrom", "start", "end", *columns]) + "\n")
+            for index in sorted(rows):
+                chrom, start, end = windows[index]
+                values = (f"{v:.6g}" for v in rows[index])
+                handle.write("\t".join([chrom, str(start), str(end), *values]) + "\n")

@@ -81,6 +81,10 @@ class VariantEffectWriter(BasePredictionWriter):
         self.scores.update(zip(prediction["index"].tolist(), prediction["llr"].tolist()))
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """The file, from the scores collected (an empty shard's has its header alone)."""
         with atomic_open(self.path) as handle:
             handle.write("\t".join(COLUMNS) + "\n")
             for i in sorted(self.scores):

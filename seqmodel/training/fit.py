@@ -50,6 +50,7 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
     """Train or test as the resolved hparams' `mode` says, filling `summary` (metrics, output paths) as it
     goes."""
     hparams, start = resolved.hparams, resolved.start
+    predict.check_shard(hparams)
     out = Path(hparams["default_root_dir"])
     lead = is_global_zero()  # under DDP the other ranks start once it has prepared `out`
     prepare_output_dir(out, resuming=bool(hparams["resume_from_checkpoint"]) or not lead)

@@ -19,6 +19,11 @@ HPARAMS = HparamGroup(
                choices=("task", "embeddings", "variant_effect")),
         Hparam("embed_positions", False, bool, "predict=embeddings: also every position's embedding "
                "(embeddings_positions.npy, windows x seq_len x d_model)", "embpos", tracked=False),
+        Hparam("shards", 1, int, "test mode: split the test windows (or the variants) into this many contiguous, "
+               "balanced slices, each predicted by its own process; in shard order their outputs are one "
+               "process's row for row", "shards", tracked=False, minimum=1),
+        Hparam("shard", 0, int, "test mode: the slice this process predicts, 0 to shards - 1", "shard",
+               tracked=False, minimum=0),
         Hparam("default_root_dir", "out", str, "output directory of the run", "out", tracked=False),
         Hparam("max_steps", -1, int, "stop after this many optimizer steps (-1: no limit)", "ms",
                tracked=False, minimum=-1),

@@ -13,6 +13,7 @@ from torch import nn
 
 from seqmodel import VERSION, run
 from seqmodel.dataset.seq import Alphabet
+from seqmodel.dataset.windows import inference_slice
 from seqmodel.task.variant_effect import VariantScorer, llr
 from test_checkpoint_fixtures import DATA, fixture
 
@@ -122,3 +123,62 @@ def test_variant_effects_need_a_masked_token_model(tmp_path: Path, capsys: pytes
                      f"--default_root_dir={tmp_path / 'o'}"]) == 2
     (err,) = capsys.readouterr().err.strip().splitlines()
     assert err == "error: predict=variant_effect: scores come from a masked-token model (task ptmask); this is a finetune model"
+
+
+# --- shards ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 100, 101])
+@pytest.mark.parametrize("shards", [1, 2, 3, 8, 150])
+def test_inference_slices_are_contiguous_balanced_and_cover_every_row_once(n: int, shards: int) -> None:
+    slices = [inference_slice(n, i, shards) for i in range(shards)]
+    assert [row for s in slices for row in range(n)[s]] == list(range(n))  # in shard order, each row once
+    sizes = [len(range(n)[s]) for s in slices]
+    assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(ValueError, match=f"shard {shards} outside 0..{shards - 1}"):
+        inference_slice(n, shards, shards)
+
+
+def sharded(tmp_path: Path, args: list[str], shards: int, name: str) -> list[Path]:
+    """Each shard's output directory, after running them one after another."""
+    outs = [tmp_path / f"{name}-{shard}-of-{shards}" for shard in range(shards)]
+    for shard, out in enumerate(outs):
+        assert run.main([*args, f"--shards={shards}", f"--shard={shard}", f"--default_root_dir={out}"]) == 0
+    return outs
+
+
+def test_sharded_embeddings_and_variant_effects_are_the_single_run_row_for_row(tmp_path: Path) -> None:
+    (tmp_path / "some.bed").write_text("chr3\t300000\t302000\n")  # 32 windows of 64
+    embed = ["--mode=test", f"--load_checkpoint_path={fixture(VERSION, 'ptmask')}", *GENOME,
+             f"--test_intervals={tmp_path / 'some.bed'}", "--predict=embeddings"]
+    (whole,), parts = sharded(tmp_path, embed, 1, "e"), sharded(tmp_path, embed, 3, "e")
+    assert np.allclose(np.concatenate([np.load(p / "embeddings.npy") for p in parts]),
+                       np.load(whole / "embeddings.npy"), atol=1e-5)
+    assert "".join((p / "embeddings.tsv").read_text().split("\n", 1)[1] for p in parts) == \
+        (whole / "embeddings.tsv").read_text().split("\n", 1)[1]
+    score = ["--mode=test", f"--load_checkpoint_path={fixture(VERSION, 'ptmask')}", *GENOME,
+             f"--variants={DATA / 'variants.vcf'}", "--predict=variant_effect"]
+    (whole,), parts = sharded(tmp_path, score, 1, "v"), sharded(tmp_path, score, 2, "v")
+    rows = [line.split("\t") for p in parts for line in (p / "variant_effects.tsv").read_text().splitlines()[1:]]
+    single = [line.split("\t") for line in (whole / "variant_effects.tsv").read_text().splitlines()[1:]]
+    assert [r[:5] for r in rows] == [r[:5] for r in single] and len(rows) == 200
+    assert [float(r[5]) for r in rows] == pytest.approx([float(r[5]) for r in single], abs=1e-4)
+
+
+def test_shards_outnumbering_the_intervals_leave_some_empty_and_lose_none(tmp_path: Path) -> None:
+    (tmp_path / "three.bed").write_text("chr3\t300200\t300400\nchr3\t300800\t301000\nchr3\t301400\t301600\n")
+    predict = ["--mode=test", f"--load_checkpoint_path={fixture(VERSION, 'finetune')}", *GENOME,
+               f"--test_intervals={tmp_path / 'three.bed'}"]
+    (whole,), parts = sharded(tmp_path, predict, 1, "p"), sharded(tmp_path, predict, 5, "p")
+    texts = [(p / "predictions.tsv").read_text().splitlines() for p in parts]
+    assert [len(t) - 1 for t in texts] == [0, 1, 0, 1, 1]  # slices of 3 rows among 5 shards
+    assert [row for t in texts for row in t[1:]] == (whole / "predictions.tsv").read_text().splitlines()[1:]
+    assert {t[0] for t in texts} == {(whole / "predictions.tsv").read_text().splitlines()[0]}
+
+
+def test_a_shard_outside_the_shards_or_a_sharded_training_run_is_refused(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["--mode=test", f"--load_checkpoint_path={fixture(VERSION, 'ptmask')}", *GENOME,
+                     "--shards=2", "--shard=2", f"--default_root_dir={tmp_path / 'a'}"]) == 2
+    assert capsys.readouterr().err.strip() == "error: hparam 'shard': 2 must be below shards (2)"
+    assert run.main([*GENOME, "--shards=2", f"--default_root_dir={tmp_path / 'b'}"]) == 2
+    assert capsys.readouterr().err.strip() == "error: hparam 'shards': test mode's predictions are sharded; a training run is one"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
