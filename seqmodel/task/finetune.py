@@ -12,6 +12,7 @@ from seqmodel.model.heads import MultiLabelHead
 from seqmodel.task.base import SeqTask
 from seqmodel.task.loss import BinaryCrossEntropy
 from seqmodel.task.metrics import per_label_auroc
+from seqmodel.task.strands import reverse_complement
 
 
 class FineTuneTask(SeqTask):
@@ -51,7 +52,7 @@ class FineTuneTask(SeqTask):
 
     def reverse_complement(self, tokens: torch.Tensor) -> torch.Tensor:
         """[B, L] tokens of the other strand: reversed and complemented."""
-        return self.complement[tokens.long().flip(-1)]
+        return reverse_complement(tokens, self.complement)
 
     def evaluation_logits(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """The logits evaluation averages over: this strand's, and with `rc_average` the other's."""

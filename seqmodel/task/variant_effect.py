@@ -23,6 +23,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 
 from seqmodel.outputs.atomic import atomic_open
+from seqmodel.task.strands import reverse_complement
 
 COLUMNS = ("chrom", "pos", "id", "ref", "alt", "llr")
 
@@ -55,7 +56,7 @@ class VariantScorer(pl.LightningModule):
         ref, alt = batch["ref"].long(), batch["alt"].long()
         score = self.strand_llr(tokens, site, ref, alt)
         if self.both_strands:
-            other = self.complement[tokens.flip(-1)]
+            other = reverse_complement(tokens, self.complement)
             mirrored = tokens.shape[1] - 1 - site
             score = (score + self.strand_llr(other, mirrored, self.complement[ref], self.complement[alt])) / 2
         return {"index": batch["index"], "llr": score}
