@@ -127,9 +127,10 @@ it with the variant masked, so windows cannot be shared between variants.
 `--predict=embeddings` over all {n_windows} test windows, whole runs (startup, genome cache, model load
 included): one process {single:.1f} s; {SHARDS} shards side by side {sharded:.1f} s, a speed-up of
 **{single / sharded:.2f}x**. This machine's 2 cores bound it: one process already uses both (torch's
-threads), so shards here only overlap their startup with each other's work. On real nodes each shard's
-pod has its own GPU and cores, so the speed-up grows with the shards until staging the data to each pod
-dominates: close to {SHARDS}x for a run whose prediction takes much longer than its pod's startup.
+threads), and every shard pays the whole startup (Python, torch, the genome, the model) on the same
+cores, so here shards cannot gain. On real nodes each shard's pod has its own GPU and cores, so the
+speed-up grows with the shards until their startup and data staging dominate: close to {SHARDS}x for a
+run whose prediction takes much longer than a pod's startup.
 """
     write_section("inference", "Inference: embeddings and variant effects per pod, and shards",
                   ".venv/bin/python -m bench inference", body)
