@@ -7,8 +7,9 @@ Format: a tab-separated BED file whose header line names the columns,
 
 Columns 1-3 are BED coordinates (0-based, half-open); every further column is one label, 0 or 1,
 named in the header (the header is required; names must be distinct). Track, browser, other '#'
-lines and blank lines are skipped. Each interval is one sample: the `seq_len` window centred on it. A fine-tuned model
-also predicts on a plain BED file (no header, no labels): its test mode then scores nothing.
+lines and blank lines are skipped. Each interval is one sample: the `seq_len` window centred on it. A
+fine-tuned model also predicts on a plain BED file (no header, no labels): its test mode then scores
+nothing.
 """
 
 from __future__ import annotations

@@ -64,8 +64,9 @@ def run(resolved: Resolved, summary: dict[str, Any]) -> None:
     task_class: type[SeqTask] = load_class("task", hparams["task"])
     datamodule = build_datamodule(hparams, labelled=task_class.needs_labels)
     testing = start is not None and start.flag == "load_checkpoint_path" and hparams["mode"] == "test"
-    if testing and checkpoint.label_names_of(start.ckpt) is not None:  # not the files it was trained on
-        datamodule.use_label_names(checkpoint.label_names_of(start.ckpt))
+    labels = checkpoint.label_names_of(start.ckpt) if testing else None
+    if labels is not None:  # the model's labels, not those of the files it was trained on
+        datamodule.use_label_names(labels)
     if not (hparams["mode"] == "test" and hparams["predict"] == "variant_effect"):  # that reads a VCF alone
         datamodule.setup("test" if hparams["mode"] == "test" else "fit")  # bad data fails before the trainer talks
     label_names = datamodule.label_names if task_class.needs_labels else None
